@@ -42,3 +42,33 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
             tmp.write_bytes(data)
         else:
             tmp.write_text(data, encoding="utf-8", newline="")
+
+
+CSV_COLUMNS = ("run", "optimizer", "surface", "step", "w1", "w2", "loss", "grad1", "grad2",
+               "diverged")
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def trajectories_csv(trajectories) -> str:
+    """One row per run and recorded step (step 0 is the start), full float precision.
+
+    ``diverged`` is 1 on the last recorded row of a run that diverged at the next step,
+    0 everywhere else; rows never hold NaN or inf.
+    """
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for run, traj in enumerate(trajectories, start=1):
+        last = traj.steps
+        for k in range(last + 1):
+            w, g = traj.points[k], traj.grads[k]
+            diverged = int(traj.diverged and k == last)
+            writer.writerow([run, str(traj.spec), traj.surface, k, _num(w[0]), _num(w[1]),
+                             _num(traj.losses[k]), _num(g[0]), _num(g[1]), diverged])
+    return buf.getvalue()

@@ -1,0 +1,240 @@
+"""Command line: ``python main.py [export|train] ...``; no sub-command opens the window.
+
+The ``export`` interface is stable (other tools and the tests call it)::
+
+    python main.py export --function quadratic --start -5,-2 --steps 30 \\
+        --optimizer "gd(lr=0.4)" --optimizer "adam(lr=0.2)" \\
+        --csv out.csv [--png contour.png] [--md derivation.md] [--tex derivation.tex] \\
+        [--iterations 2] [--preset course] [--expr "0.1*w1**2 + 2*w2**2"]
+
+Bad arguments exit with status 2 and a one-line message on stderr; every argument is
+checked before anything is computed, and files are written atomically, so a failure never
+leaves a partial file behind. Nothing here imports Qt unless a PNG is asked for, and
+nothing imports torch unless training is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from optgui import __version__
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A problem with the user's arguments or files: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) and raise instead of exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise CliError(f"{self.prog}: {message}")
+
+
+def _parse_point(text: str) -> tuple[float, float]:
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    if len(parts) != 2:
+        raise CliError(f"--start must be two numbers 'w1,w2' (e.g. -5,-2), got {text!r}")
+    try:
+        point = (float(parts[0]), float(parts[1]))
+    except ValueError:
+        raise CliError(f"--start must be two numbers 'w1,w2' (e.g. -5,-2), got {text!r}") from None
+    if not all(abs(v) < 1e12 for v in point):
+        raise CliError(f"--start must be finite and reasonably sized, got {text!r}")
+    return point
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """Let ``--start -5,-2`` work: argparse would take ``-5,-2`` for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--start" and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"--start={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="run optimizers on a surface and write CSV / PNG / Markdown / LaTeX",
+        description="Run optimizers on a 2-D surface and export the trajectories.",
+    )
+    p.add_argument("--preset", help="start from a named preset (course: the course exercise)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--function", help="surface name (default: quadratic)")
+    src.add_argument("--expr", help="custom surface in w1, w2 (or x, y), e.g. 'x**2 + 3*y**2'")
+    p.add_argument("--start", help="start point 'w1,w2' (default: the surface's)")
+    p.add_argument("--steps", type=int, help="number of steps (default 30)")
+    p.add_argument("--optimizer", action="append", default=[], metavar="SPEC",
+                   help="optimizer spec, e.g. 'adam(lr=0.2)'; repeat for several")
+    p.add_argument("--csv", help="write trajectories to this CSV file")
+    p.add_argument("--png", help="write the contour picture to this PNG file")
+    p.add_argument("--md", help="write a worked derivation (Markdown) to this file")
+    p.add_argument("--tex", help="write a worked derivation (LaTeX document) to this file")
+    p.add_argument("--iterations", type=int, default=2,
+                   help="iterations written out in the derivation (default 2)")
+    p.set_defaults(func=run_export)
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    surface: object
+    start: tuple[float, float]
+    steps: int
+    specs: tuple
+
+
+def _export_job(args) -> ExportJob:
+    """Validate every argument before anything is computed or written."""
+    from engine import get_surface, parse_spec
+    from engine.presets import get_preset
+
+    preset = None
+    if args.preset:
+        try:
+            preset = get_preset(args.preset)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    try:
+        if args.expr is not None:
+            from engine.expression import surface_from_expression
+
+            surface = surface_from_expression(args.expr)
+        else:
+            surface = get_surface(args.function or (preset.surface if preset else "quadratic"))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.start is not None:
+        start = _parse_point(args.start)
+    elif preset and surface.name == preset.surface:
+        start = preset.start
+    else:
+        start = tuple(surface.start)
+    steps = args.steps if args.steps is not None else (preset.steps if preset else 30)
+    from engine.trajectory import MAX_STEPS
+
+    if not 0 <= steps <= MAX_STEPS:
+        raise CliError(f"--steps must be between 0 and {MAX_STEPS}, got {steps}")
+    texts = args.optimizer or (list(preset.optimizers) if preset else [])
+    if not texts:
+        raise CliError("give at least one --optimizer SPEC (e.g. 'gd(lr=0.1)') or --preset course")
+    specs = []
+    for text in texts:
+        try:
+            specs.append(parse_spec(text))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if args.iterations < 1:
+        raise CliError(f"--iterations must be at least 1, got {args.iterations}")
+    return ExportJob(surface=surface, start=start, steps=steps, specs=tuple(specs))
+
+
+def _check_writable(path: str, option: str) -> None:
+    from pathlib import Path
+
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise CliError(f"{option}: folder {folder} does not exist")
+    if Path(path).is_dir():
+        raise CliError(f"{option}: {path} is a folder")
+
+
+def run_export(args) -> int:
+    from engine import run_trajectory
+    from engine.export import atomic_write, trajectories_csv
+
+    job = _export_job(args)
+    outputs = [(args.csv, "--csv"), (args.png, "--png"), (args.md, "--md"), (args.tex, "--tex")]
+    for path, option in outputs:
+        if path:
+            _check_writable(path, option)
+    try:
+        trajectories = [run_trajectory(job.surface, s, job.start, job.steps) for s in job.specs]
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+    if args.csv:
+        atomic_write(args.csv, trajectories_csv(trajectories))
+    if args.md or args.tex:
+        from engine import derivation
+
+        if args.md:
+            atomic_write(args.md, derivation.to_markdown(
+                job.surface, trajectories, job.start, iterations=args.iterations))
+        if args.tex:
+            atomic_write(args.tex, derivation.to_latex(
+                job.surface, trajectories, job.start, iterations=args.iterations))
+    if args.png:
+        from optgui.render import save_contour_png
+
+        save_contour_png(job.surface, trajectories, args.png)
+
+    if not any(path for path, _ in outputs):
+        print(_summary(trajectories))
+    for traj in trajectories:
+        if traj.diverged:
+            print(f"note: {traj.spec} diverged at step {traj.diverged_at} "
+                  f"({traj.diverged_reason})", file=sys.stderr)
+    return 0
+
+
+def _summary(trajectories) -> str:
+    rows = [("optimizer", "steps", "w1", "w2", "loss")]
+    for t in trajectories:
+        w = t.points[-1]
+        steps = f"{t.steps}" + (" (diverged)" if t.diverged else "")
+        rows.append((str(t.spec), steps, f"{w[0]:.6g}", f"{w[1]:.6g}", f"{t.losses[-1]:.6g}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="optgui",
+        description="See how optimizers work. Without a sub-command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"optgui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{export,train}", parser_class=_Parser)
+    _add_export_parser(sub)
+    try:
+        from optgui import cli_train
+    except ImportError:  # the training lab is optional for the 2-D playground
+        cli_train = None
+    if cli_train is not None:
+        cli_train.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] == "gui":
+        from optgui.app import main as gui_main
+
+        return gui_main(argv[1:])
+    try:
+        args = build_parser().parse_args(_join_negative_values(argv))
+        if not getattr(args, "func", None):
+            raise CliError("optgui: choose a sub-command: export or train (see --help)")
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
