@@ -23,18 +23,70 @@ DIVERGENCE_FLOOR = 1e6
 
 
 class NoisyOracle:
-    """The surface with Gaussian noise (σ, seeded) added to every gradient it hands out."""
+    """The surface as an optimizer sees it: optionally mini-batched, optionally noisy.
 
-    def __init__(self, surface: Surface, sigma: float, seed: int):
+    * ``sigma > 0`` adds seeded Gaussian noise to every gradient (and JVP) handed out, so
+      SAM's second, perturbed gradient is noisy too.
+    * ``batch > 0`` on a surface built from a data set (it offers ``n_samples`` and
+      ``batch_grad(p, idx)``, the gradient of the mean loss over samples ``idx``) replaces
+      the full gradient by a mini-batch gradient. :meth:`next_batch` draws the batch of the
+      next step: the samples are shuffled once per epoch (seeded) and dealt out without
+      replacement, the last batch of an epoch holding the remainder, as torch's DataLoader
+      with ``shuffle=True`` does. Every gradient requested during one step uses that step's
+      batch (SAM takes both of its gradients on the same batch, as in the paper).
+
+    Noise and batches draw from separate generators derived from ``seed``, so a run is
+    reproducible and changing σ does not change which samples are drawn.
+    """
+
+    def __init__(self, surface: Surface, sigma: float, seed: int, batch: int = 0):
         self.surface = surface
         self.sigma = float(sigma)
         self.rng = np.random.default_rng(seed)
+        self.batch = int(batch)
+        self.idx: np.ndarray | None = None  # the current step's mini-batch (None: full)
+        if self.batch:
+            batch_grad = getattr(surface, "batch_grad", None)
+            n = getattr(surface, "n_samples", None)
+            if batch_grad is None or not n:
+                raise ValueError(
+                    f"batch={self.batch} needs a surface built from a data set "
+                    f"(such as linear_regression); {surface.name} has no samples to draw "
+                    f"from, so use batch=0 (full gradient) or noise=σ for stochastic gradients"
+                )
+            self.n_samples = int(n)
+            if self.batch > self.n_samples:
+                raise ValueError(
+                    f"batch={self.batch} is larger than the data set of {surface.name} "
+                    f"({self.n_samples} samples); batch must be in [0, {self.n_samples}]"
+                )
+            self.batch_rng = np.random.default_rng([int(seed), 0xBA7C])
+            self._order = np.empty(0, dtype=int)
+            self._pos = 0
+            self.epoch = 0
+
+    def next_batch(self) -> np.ndarray | None:
+        """Draw the mini-batch for the next step (``None`` when running full batch)."""
+        if not self.batch:
+            return None
+        if self._pos >= len(self._order):
+            self._order = self.batch_rng.permutation(self.n_samples)
+            self._pos = 0
+            self.epoch += 1
+        self.idx = self._order[self._pos : self._pos + self.batch]
+        self._pos += self.batch
+        return self.idx
+
+    def _grad(self, p):
+        if self.idx is None:
+            return self.surface.grad(p)
+        return np.asarray(self.surface.batch_grad(p, self.idx), dtype=float)
 
     def value(self, p):
         return self.surface.value(p)
 
     def grad(self, p):
-        g = self.surface.grad(p)
+        g = self._grad(p)
         if self.sigma > 0:
             g = g + self.sigma * self.rng.standard_normal(np.shape(g))
         return g
@@ -43,7 +95,10 @@ class NoisyOracle:
         return self.surface.hessian(p)
 
     def jvp(self, p, v):
-        d = self.surface.jvp(p, v)
+        if self.idx is None:
+            d = self.surface.jvp(p, v)
+        else:
+            d = float(np.dot(self._grad(p), v))
         if self.sigma > 0:
             d += self.sigma * float(self.rng.standard_normal())
         return d
@@ -73,6 +128,8 @@ class Trajectory:
     requested_steps: int = 0
     diverged_at: int | None = None  # the step that produced NaN/inf or left the box
     diverged_reason: str = ""
+    # batches[k - 1]: the sample indices of step k's mini-batch (empty when full batch)
+    batches: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
     @property
     def steps(self) -> int:
@@ -106,7 +163,9 @@ def run_trajectory(
     if not np.all(np.isfinite(w)):
         raise ValueError(f"start point must be finite, got {tuple(w)}")
     values = spec.resolved()
-    oracle = NoisyOracle(surface, values.get("noise", 0.0), values.get("seed", 0))
+    oracle = NoisyOracle(
+        surface, values.get("noise", 0.0), values.get("seed", 0), values.get("batch", 0)
+    )
     opt = build_optimizer(spec)
     centre, radius = divergence_limit(surface)
 
@@ -114,12 +173,14 @@ def run_trajectory(
     nan2 = np.full(2, np.nan)
     points, losses, grads = [w], [float(surface.value(w))], [surface.grad(w)]
     used, updates, states = [nan2], [np.zeros(2)], [state]
+    batches: list[np.ndarray] = []
     diverged_at, reason = None, ""
     if not (np.isfinite(losses[0]) and np.all(np.isfinite(grads[0]))):
         raise ValueError(f"the surface is not defined at the start point {tuple(w)}")
 
     with np.errstate(all="ignore"):
         for k in range(1, steps + 1):
+            idx = oracle.next_batch()
             g = oracle.grad(w)
             try:
                 upd, new_state = opt.update(g, state, w, oracle)
@@ -145,6 +206,8 @@ def run_trajectory(
             used.append(np.asarray(g, dtype=float))
             updates.append(np.asarray(upd, dtype=float))
             states.append(state)
+            if idx is not None:
+                batches.append(idx)
 
     return Trajectory(
         spec=spec,
@@ -158,4 +221,5 @@ def run_trajectory(
         requested_steps=steps,
         diverged_at=diverged_at,
         diverged_reason=reason,
+        batches=tuple(batches),
     )
