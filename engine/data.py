@@ -157,9 +157,10 @@ def find_dataset(
 ) -> DatasetLocation:
     """The first folder that holds all four files; a :class:`DataError` if none does.
 
-    A user folder that does not exist is an error (a typo should not silently fall back to
-    another copy). A folder holding only some of the files is reported by name if no later
-    folder is complete, since it usually means an interrupted download.
+    A user folder that does not exist, or holds only some of the files, is an error (a typo
+    or a bad copy should not silently fall back to another copy). A standard folder holding
+    only some of the files is reported by name if no later folder is complete, since it
+    usually means an interrupted download.
     """
     if user_dir is not None and not Path(user_dir).expanduser().is_dir():
         raise DataError(f"data folder {user_dir} does not exist; {WHAT_TO_DO}")
@@ -174,6 +175,8 @@ def find_dataset(
                                    {k: v for k, v in found.items() if v}, cand.full_set)
         if any(found.values()):
             partial.append((cand.folder, [FILES[r] for r, p in found.items() if p is None]))
+            if cand.source == "user folder":
+                break  # the folder the user chose is incomplete: say so, don't look elsewhere
     if partial:
         folder, missing = partial[0]
         raise DataError(

@@ -242,6 +242,19 @@ def test_missing_file_in_partial_folder(tmp_path, search):
     assert str(d) in msg and "missing t10k-labels-idx1-ubyte" in msg
 
 
+def test_incomplete_user_folder_does_not_fall_back(tmp_path):
+    user, system = tmp_path / "user", tmp_path / "system"
+    write_dataset(system)
+    write_dataset(user)
+    (user / NAMES["train_labels"]).unlink()
+    with pytest.raises(DataError, match="missing train-labels-idx1-ubyte"):
+        D.find_dataset(user, app_dir=tmp_path / "app", system_dirs=[system],
+                       torchvision_roots=())
+    # an incomplete standard folder is skipped when a later one is complete
+    loc = D.find_dataset(None, app_dir=user, system_dirs=[system], torchvision_roots=())
+    assert loc.folder == system
+
+
 def test_nothing_found_lists_the_folders(tmp_path, search):
     with pytest.raises(DataError) as info:
         D.find_dataset(None, **search)
