@@ -1,0 +1,148 @@
+"""The lab's curves: the course's four plots plus the gradient norm by layer.
+
+:class:`TrainingPlots` builds the plot items once into any ``pg.GraphicsLayout`` (the lab
+tab embeds one in its window; :func:`save_curves_png` uses an offscreen
+``GraphicsLayoutWidget``) and :meth:`TrainingPlots.update` only calls ``setData`` from a
+:class:`engine.training.TrainingHistory`, following pyqtgraph's habit of creating items
+once. The gradient-norm view puts the layers on the x axis (first to last) and the norm on
+a log axis, one line per optimizer at its latest epoch: with plain SGD on a deep sigmoid
+net the line climbs several decades from the first layer to the last, which is the
+vanishing gradient at a glance.
+
+Importing this module imports Qt; the command line does so only for ``--png``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+if sys.platform.startswith("linux") and not (
+    os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless: render without a screen
+
+import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+import pyqtgraph.exporters  # noqa: E402,F401  (registers pg.exporters)
+from PySide6.QtCore import QBuffer, QIODevice, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from engine.export import atomic_write  # noqa: E402
+from engine.training import TrainingHistory  # noqa: E402
+
+BACKGROUND = "#17171f"
+AXIS_COLOR = "#b8b8c8"
+# distinct on a dark background; the course's four get red, orange, blue, lime
+COLORS = ("#ff5c5c", "#ffa630", "#4dd2ff", "#a6e22e", "#ff7ce0", "#f5f5f5", "#b39dff",
+          "#ffd92f")
+PANELS = (
+    ("train_loss", "Train loss", "loss"),
+    ("val_loss", "Validation loss", "loss"),
+    ("train_acc", "Train accuracy", "accuracy (%)"),
+    ("val_acc", "Validation accuracy", "accuracy (%)"),
+)
+PNG_SIZE = (1600, 900)
+
+
+def color(i: int) -> str:
+    return COLORS[i % len(COLORS)]
+
+
+class TrainingPlots:
+    """Four metric plots (row 0) and the gradient-norm-by-layer plot (row 1) of one run."""
+
+    def __init__(self, layout: pg.GraphicsLayout, optimizers: tuple[str, ...], n_linear: int):
+        self.optimizers = tuple(optimizers)
+        self.n_linear = n_linear
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.curves: dict[str, list[pg.PlotDataItem]] = {}
+        for col, (key, title, unit) in enumerate(PANELS):
+            plot = layout.addPlot(row=0, col=col, title=title)
+            _style(plot, "epoch", unit)
+            self.plots[key] = plot
+            self.curves[key] = [
+                plot.plot([], [], pen=pg.mkPen(color(i), width=2), symbol="o", symbolSize=5,
+                          symbolBrush=color(i), symbolPen=None, name=name)
+                for i, name in enumerate(self.optimizers)
+            ]
+        grad = layout.addPlot(row=1, col=0, colspan=len(PANELS),
+                              title="Gradient norm by layer (latest epoch; log scale)")
+        _style(grad, "linear layer (input → output)", "‖∂loss/∂W‖ (mean over the epoch)")
+        grad.setLogMode(x=False, y=True)
+        grad.getAxis("left").enableAutoSIPrefix(False)
+        grad.getAxis("bottom").setTicks([[(k, str(k)) for k in range(1, n_linear + 1)]])
+        grad.setXRange(0.8, n_linear + 0.2, padding=0)
+        # bottom right stays free: there the first layers' norms are tiny only on the left
+        grad.addLegend(offset=(-10, -10), labelTextSize="9pt")
+        self.plots["grad_norms"] = grad
+        self.curves["grad_norms"] = [
+            grad.plot([], [], pen=pg.mkPen(color(i), width=2), symbol="s", symbolSize=7,
+                      symbolBrush=color(i), symbolPen=None, name=name)
+            for i, name in enumerate(self.optimizers)
+        ]
+
+    def update(self, history: TrainingHistory) -> None:
+        """Show everything ``history`` holds (cheap: only setData on existing items)."""
+        for i, name in enumerate(self.optimizers):
+            for key, _, _ in PANELS:
+                epochs, values = history.series(name, key)
+                scale = 100.0 if key.endswith("acc") else 1.0
+                self.curves[key][i].setData(np.asarray(epochs, float),
+                                            scale * np.asarray(values, float))
+            last = history.last(name)
+            curve = self.curves["grad_norms"][i]
+            if last is None:
+                curve.setData([], [])
+                continue
+            norms = np.asarray(last.grad_norms, float)
+            keep = np.isfinite(norms) & (norms > 0)  # a log axis cannot show 0
+            curve.setData(np.arange(1, len(norms) + 1)[keep], norms[keep])
+
+
+def _style(plot: pg.PlotItem, bottom: str, left: str) -> None:
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    for name, text in (("bottom", bottom), ("left", left)):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(AXIS_COLOR))
+        axis.setTextPen(pg.mkPen(AXIS_COLOR))
+        axis.setLabel(text, color=AXIS_COLOR)
+
+
+def build_curves_widget(history: TrainingHistory) -> tuple[pg.GraphicsLayoutWidget,
+                                                           TrainingPlots]:
+    """A standalone widget showing ``history`` (needs a QApplication)."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground(BACKGROUND)
+    plots = TrainingPlots(widget.ci, history.optimizers, history.n_linear)
+    plots.update(history)
+    return widget, plots
+
+
+def save_curves_png(history: TrainingHistory, path: str | os.PathLike,
+                    size: tuple[int, int] = PNG_SIZE) -> None:
+    """Render the five plots offscreen and write them as a PNG, atomically.
+
+    Creates a QApplication if there is none (the command line has none) and uses the
+    offscreen platform when no display is available.
+    """
+    app = QApplication.instance() or QApplication([])
+    widget, _ = build_curves_widget(history)
+    try:
+        # the layout only takes the widget's size once shown; never actually on screen
+        widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+        widget.resize(*size)
+        widget.show()
+        app.processEvents()
+        exporter = pg.exporters.ImageExporter(widget.scene())
+        exporter.parameters()["width"] = size[0]
+        image = exporter.export(toBytes=True)
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        if image is None or not image.save(buf, "PNG"):
+            raise OSError(f"could not render the curves for {Path(path).name}")
+        atomic_write(path, bytes(buf.data()))
+    finally:
+        widget.close()
+        widget.deleteLater()
