@@ -1,0 +1,428 @@
+"""The main window: contour + loss plots, the setup dock, transport, menus and exports.
+
+The window wires views to the :class:`PlaygroundController`; it holds no state of its own
+beyond widgets. Keyboard shortcuts are window-level QActions, so they work whichever plot
+has focus; text fields keep Left/Right/Home/End/Space for editing (Qt gives a focused
+line edit or spin box first claim on those keys), and clicking a plot takes the focus back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.export import atomic_write
+from engine.presets import COURSE
+from optgui import __version__
+from optgui.config import RunConfig
+from optgui.controller import PlaygroundController
+from optgui.panel import ControlPanel
+from optgui.plots import ContourPlot, LossPlot, png_bytes
+from optgui.theme import icon
+from optgui.transport import TransportBar
+
+SETTINGS_DISABLED_ENV = "OPTGUI_NO_SETTINGS"
+
+
+def settings_enabled() -> bool:
+    return os.environ.get(SETTINGS_DISABLED_ENV, "") not in ("1", "true", "yes")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, config: RunConfig | None = None, use_settings: bool | None = None):
+        super().__init__()
+        self.setWindowTitle("optgui")
+        self.setWindowIcon(icon("optgui"))
+        self._use_settings = settings_enabled() if use_settings is None else use_settings
+        restored = self._load_config() if config is None else None
+        self.ctrl = PlaygroundController(config or restored or RunConfig.from_preset(), self)
+
+        self._build_actions()
+        self._build_central()
+        self._build_dock()
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self.resize(1440, 900)
+        self._restore_window_state()
+        self._redraw_all()
+        QTimer.singleShot(0, self.contour.setFocus)
+
+    # ------------------------------------------------------------------ building
+    def _action(self, key, text, slot, shortcut=None, tip="", icon_name=None) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(key)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.NativeText)})"
+        action.setToolTip(tip or text)
+        action.setStatusTip(tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)  # window-level: works whichever child has focus
+        self.actions_by_key[key] = action
+        return action
+
+    def _build_actions(self) -> None:
+        self.actions_by_key: dict[str, QAction] = {}
+        c = self.ctrl
+        A = self._action
+        A("rewind", "Rewind", c.rewind, Qt.Key.Key_Home, "Back to step 0", "to-start")
+        A("step_back", "Step back", lambda: c.step_by(-1), Qt.Key.Key_Left,
+          "One step back", "step-back")
+        A("play", "Play", c.toggle_play, Qt.Key.Key_Space, "Play / pause the animation", "play")
+        A("step_forward", "Step forward", lambda: c.step_by(1), Qt.Key.Key_Right,
+          "One step forward", "step-forward")
+        A("end", "End", c.to_end, Qt.Key.Key_End, "Jump to the last step", "to-end")
+        A("course", "Course exercise", self.restore_course, "Ctrl+R",
+          "Restore the course exercise: GD, Momentum, RMSprop and Adam on 0.1·w1² + 2·w2² "
+          "from (−5, −2), 30 steps", "course")
+        A("export_csv", "Export trajectories CSV…", lambda: self.export_csv(), "Ctrl+E",
+          "Save every shown run's trajectory as CSV", "export")
+        A("export_contour", "Export contour PNG…", lambda: self.export_contour_png(),
+          "Ctrl+Shift+E", "Save the contour picture as PNG")
+        A("export_loss", "Export loss-plot PNG…", lambda: self.export_loss_png(), None,
+          "Save the loss plot as PNG")
+        A("quit", "Quit", self.close, QKeySequence.StandardKey.Quit, "Quit optgui")
+        A("fit", "Fit view", self._fit_view, "Ctrl+0", "Show the surface's whole default view",
+          "fit")
+        log = A("log_loss", "Log-scale loss", self._log_toggled, "Ctrl+L",
+                "Show the loss on a logarithmic axis")
+        log.setCheckable(True)
+        A("about", "About optgui", self.show_about, None, "About optgui")
+        A("shortcuts", "Keyboard shortcuts", self.show_shortcuts,
+          QKeySequence.StandardKey.HelpContents, "List the keyboard shortcuts")
+
+    def _build_central(self) -> None:
+        self.contour = ContourPlot()
+        self.loss = LossPlot()
+        loss_box = QWidget()
+        loss_layout = QVBoxLayout(loss_box)
+        loss_layout.setContentsMargins(0, 0, 0, 0)
+        loss_layout.setSpacing(0)
+        header = QHBoxLayout()
+        header.setContentsMargins(8, 2, 8, 2)
+        title = QLabel("Loss per step")
+        title.setProperty("role", "hint")
+        header.addWidget(title)
+        header.addStretch(1)
+        self.log_check = QCheckBox("log scale")
+        self.log_check.setToolTip("Show the loss on a logarithmic axis (Ctrl+L)")
+        self.log_check.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.log_check.toggled.connect(self.actions_by_key["log_loss"].setChecked)
+        self.log_check.toggled.connect(self._log_toggled)
+        header.addWidget(self.log_check)
+        loss_layout.addLayout(header)
+        loss_layout.addWidget(self.loss, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.contour)
+        self.splitter.addWidget(loss_box)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([620, 230])
+        self.splitter.setChildrenCollapsible(False)
+
+        self.transport = TransportBar(self.ctrl, self.actions_by_key)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.transport)
+        self.setCentralWidget(central)
+
+    def _build_dock(self) -> None:
+        self.panel = ControlPanel(self.ctrl)
+        scroll = QScrollArea()
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.dock = QDockWidget("Setup", self)
+        self.dock.setObjectName("setupDock")
+        self.dock.setWidget(scroll)
+        self.dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.dock.setMinimumWidth(390)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        remove = QAction("Remove run", self.panel.run_list.list)
+        remove.setShortcut(QKeySequence.StandardKey.Delete)
+        remove.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        remove.triggered.connect(self.panel.run_list.remove_selected)
+        self.panel.run_list.list.addAction(remove)
+
+    def _build_menus_and_toolbar(self) -> None:
+        a = self.actions_by_key
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for key in ("export_csv", "export_contour", "export_loss"):
+            file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        run_menu = bar.addMenu("&Run")
+        run_menu.addAction(a["course"])
+        run_menu.addSeparator()
+        for key in ("play", "step_back", "step_forward", "rewind", "end"):
+            run_menu.addAction(a[key])
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(a["fit"])
+        view_menu.addAction(a["log_loss"])
+        view_menu.addAction(self.dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a["shortcuts"])
+        help_menu.addAction(a["about"])
+
+        tools = self.addToolBar("Main")
+        tools.setObjectName("mainToolbar")
+        tools.setMovable(False)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tools.addAction(a["course"])
+        tools.addSeparator()
+        tools.addAction(a["export_csv"])
+        tools.addAction(a["fit"])
+        for button in tools.findChildren(QWidget):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.busy_label = QLabel()
+        self.hover_label = QLabel()
+        self.hover_label.setMinimumWidth(300)
+        status.addPermanentWidget(self.busy_label)
+        status.addPermanentWidget(self.hover_label)
+        status.showMessage("Click on the contour to move the start point · Space plays", 6000)
+
+    def _connect(self) -> None:
+        c = self.ctrl
+        c.configChanged.connect(self._redraw_all)
+        c.trajectoriesChanged.connect(self._redraw_runs)
+        c.selectionChanged.connect(self._redraw_runs)
+        c.stepChanged.connect(self.contour.set_step)
+        c.stepChanged.connect(self.loss.set_step)
+        c.playingChanged.connect(self._playing_changed)
+        c.busyChanged.connect(lambda busy: self.busy_label.setText("computing…" if busy else ""))
+        c.errorOccurred.connect(self._show_error)
+        self.contour.startPicked.connect(self._start_picked)
+        self.contour.hovered.connect(self._hovered)
+        self.panel.form.specRejected.connect(
+            lambda msg: self.statusBar().showMessage(msg, 5000)
+        )
+
+    # ------------------------------------------------------------------ view updates
+    def _redraw_all(self, *_):
+        cfg = self.ctrl.config
+        self.contour.set_surface(self.ctrl.surface)
+        self.contour.set_start(cfg.start)
+        self._redraw_runs()
+
+    def _redraw_runs(self, *_):
+        cfg, ctrl = self.ctrl.config, self.ctrl
+        errors = {r.run_id: ctrl.error(r.run_id) for r in cfg.runs if ctrl.error(r.run_id)}
+        self.contour.update_runs(cfg, ctrl.trajectories, errors, ctrl.selected_run)
+        self.loss.update_runs(cfg, ctrl.trajectories, ctrl.selected_run)
+        self.contour.set_step(ctrl.step)
+        self.loss.set_step(ctrl.step)
+
+    def _playing_changed(self, playing: bool) -> None:
+        action = self.actions_by_key["play"]
+        action.setText("Pause" if playing else "Play")
+        action.setIcon(icon("pause" if playing else "play"))
+
+    def _start_picked(self, x: float, y: float) -> None:
+        x, y = float(f"{x:.3g}"), float(f"{y:.3g}")  # round numbers are easier to read
+        self.ctrl.set_start(x, y)
+        self.statusBar().showMessage(f"Start moved to ({x:g}, {y:g}); runs recomputed", 3000)
+
+    def _hovered(self, x: float, y: float) -> None:
+        f = float(self.ctrl.surface.value(np.array([x, y])))
+        self.hover_label.setText(f"w1 = {x:+.3f}   w2 = {y:+.3f}   f = {f:.4g}")
+
+    def _show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+
+    def _fit_view(self) -> None:
+        self.contour.reset_view()
+
+    def _log_toggled(self, checked: bool) -> None:
+        checked = bool(checked)
+        if self.log_check.isChecked() != checked:
+            self.log_check.setChecked(checked)
+        self.actions_by_key["log_loss"].setChecked(checked)
+        if self.loss.log != checked:
+            self.loss.set_log(checked)
+
+    # ------------------------------------------------------------------ commands
+    def restore_course(self) -> None:
+        self.ctrl.pause()
+        self.ctrl.set_config(RunConfig.from_preset(COURSE))
+        self.ctrl.set_step(0)
+        self.contour.reset_view()
+        self.statusBar().showMessage(COURSE.title, 5000)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About optgui",
+            f"<h3>optgui {__version__}</h3>"
+            "<p>See how gradient-based optimizers work: each optimizer's path on a 2-D "
+            "surface, step by step, with its loss curve.</p>"
+            "<p>Built with PySide6, pyqtgraph and numpy. The optimizers follow "
+            "torch.optim's conventions unless a run's form says otherwise.</p>",
+        )
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(
+            f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"
+            for k, v in SHORTCUTS
+        )
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    # ------------------------------------------------------------------ exports
+    def _shown_trajectories(self):
+        return [
+            self.ctrl.trajectory(r.run_id)
+            for r in self.ctrl.config.runs
+            if r.enabled and self.ctrl.trajectory(r.run_id) is not None
+        ]
+
+    def default_filename(self, what: str) -> str:
+        return f"optgui-{self.ctrl.config.surface}-{what}"
+
+    def _ask_path(self, title: str, name: str, filters: str) -> str | None:
+        folder = self._setting("lastExportDir", str(Path.cwd()))
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(folder) / name), filters)
+        if not path:
+            return None
+        self._set_setting("lastExportDir", str(Path(path).parent))
+        return path
+
+    def _write(self, path: str, data_fn, what: str) -> bool:
+        try:
+            atomic_write(path, data_fn())
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a dialog, never a crash
+            QMessageBox.critical(self, "Export failed", f"Could not write the {what}:\n{exc}")
+            return False
+        self.statusBar().showMessage(f"Wrote {path}", 5000)
+        return True
+
+    def export_csv(self, path: str | None = None) -> bool:
+        from engine.export import trajectories_csv
+
+        path = path or self._ask_path(
+            "Export trajectories", self.default_filename("trajectories.csv"), "CSV (*.csv)"
+        )
+        if not path:
+            return False
+        trajs = self._shown_trajectories()
+        return self._write(path, lambda: trajectories_csv(trajs), "trajectories CSV")
+
+    def export_contour_png(self, path: str | None = None) -> bool:
+        path = path or self._ask_path(
+            "Export contour picture", self.default_filename("contour.png"), "PNG (*.png)"
+        )
+        if not path:
+            return False
+        return self._write(path, lambda: png_bytes(self.contour.render_image()), "contour PNG")
+
+    def export_loss_png(self, path: str | None = None) -> bool:
+        path = path or self._ask_path(
+            "Export loss plot", self.default_filename("loss.png"), "PNG (*.png)"
+        )
+        if not path:
+            return False
+        return self._write(path, lambda: png_bytes(self.loss.render_image()), "loss-plot PNG")
+
+    # ------------------------------------------------------------------ settings
+    def _settings(self) -> QSettings | None:
+        return QSettings("optgui", "optgui") if self._use_settings else None
+
+    def _setting(self, key: str, default):
+        s = self._settings()
+        if s is None:
+            return default
+        value = s.value(key, default)
+        return default if value is None else value
+
+    def _set_setting(self, key: str, value) -> None:
+        s = self._settings()
+        if s is not None:
+            s.setValue(key, value)
+
+    def _load_config(self) -> RunConfig | None:
+        text = self._setting("config", "")
+        if not text or not isinstance(text, str):
+            return None
+        try:
+            return RunConfig.from_json(text)
+        except ValueError:
+            return None  # corrupt or from an incompatible version: start from the preset
+
+    def _restore_window_state(self) -> None:
+        s = self._settings()
+        if s is None:
+            return
+        try:
+            geometry = s.value("geometry")
+            if isinstance(geometry, QByteArray):
+                self.restoreGeometry(geometry)
+            state = s.value("windowState")
+            if isinstance(state, QByteArray):
+                self.restoreState(state)
+            speed = int(s.value("speed", 8))
+            self.transport.speed.setValue(max(1, min(speed, 2000)))
+            log = str(s.value("logLoss", "false")).lower() == "true"
+            self._log_toggled(log)
+        except (TypeError, ValueError):
+            pass
+
+    def save_settings(self) -> None:
+        s = self._settings()
+        if s is None:
+            return
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("config", self.ctrl.config.to_json())
+        s.setValue("speed", self.transport.speed.value())
+        s.setValue("logLoss", "true" if self.loss.log else "false")
+        s.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.save_settings()
+        self.ctrl.shutdown()
+        super().closeEvent(event)
+
+
+SHORTCUTS = (
+    ("Space", "play / pause"),
+    ("Left / Right", "one step back / forward"),
+    ("Home / End", "first / last step"),
+    ("Ctrl+R", "course exercise"),
+    ("Ctrl+E", "export trajectories CSV"),
+    ("Ctrl+Shift+E", "export contour PNG"),
+    ("Ctrl+L", "log-scale loss"),
+    ("Ctrl+0", "fit the contour view"),
+    ("Delete", "remove the selected run (in the list)"),
+    ("Click on the contour", "move the start point"),
+)

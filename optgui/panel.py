@@ -1,0 +1,499 @@
+"""The left panel: surface, start point, steps, the optimizer list and the run's form.
+
+Widgets here never compute anything: they turn user edits into calls on the
+:class:`~optgui.controller.PlaygroundController` and redraw themselves from its
+``configChanged`` / ``selectionChanged`` / ``trajectoriesChanged`` signals, blocking their
+own signals while they sync so that a sync never echoes back as an edit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import REGISTRY, SURFACES, parse_spec
+from engine.optimizers import FAMILIES, Hyper, format_value
+from optgui.config import MAX_GUI_STEPS, RunEntry, playground_spec
+from optgui.controller import PlaygroundController
+from optgui.plots import legend_text
+from optgui.widgets import NumberSpinBox, blocked, swatch_icon
+
+INT_LIMIT = 2**31 - 1
+ERROR_STYLE = "color: #ff6b6b;"
+
+
+def _hint(label: QLabel) -> QLabel:
+    label.setWordWrap(True)
+    label.setProperty("role", "hint")
+    return label
+
+
+class SurfaceBox(QGroupBox):
+    """Surface choice (with its formula), start point and number of steps."""
+
+    def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
+        super().__init__("Surface", parent)
+        self.ctrl = ctrl
+        layout = QFormLayout(self)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+
+        self.surface_combo = QComboBox()
+        self.surface_combo.setToolTip("The function f(w1, w2) the optimizers minimize")
+        self.surface_combo.currentIndexChanged.connect(self._surface_chosen)
+        layout.addRow("Function", self.surface_combo)
+        self.formula = _hint(QLabel())
+        self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addRow(self.formula)
+
+        start_row = QHBoxLayout()
+        self.start_x = QDoubleSpinBox()
+        self.start_y = QDoubleSpinBox()
+        for spin, name in ((self.start_x, "w1"), (self.start_y, "w2")):
+            spin.setRange(-1e6, 1e6)
+            spin.setDecimals(3)
+            spin.setSingleStep(0.1)
+            spin.setKeyboardTracking(False)
+            spin.setPrefix(f"{name} = ")
+            spin.setToolTip(f"Start value of {name} (or click on the contour plot)")
+            spin.valueChanged.connect(self._start_edited)
+            start_row.addWidget(spin)
+        layout.addRow("Start", start_row)
+
+        self.steps = QSpinBox()
+        self.steps.setRange(0, MAX_GUI_STEPS)
+        self.steps.setKeyboardTracking(False)
+        self.steps.setToolTip("How many optimizer steps every run takes")
+        self.steps.valueChanged.connect(self.ctrl.set_steps)
+        layout.addRow("Steps", self.steps)
+
+        ctrl.configChanged.connect(self.sync)
+        self.sync()
+
+    def sync(self, *_):
+        cfg = self.ctrl.config
+        with blocked(self.surface_combo):
+            names = [self.surface_combo.itemData(i) for i in range(self.surface_combo.count())]
+            if names != list(SURFACES):
+                self.surface_combo.clear()
+                for name, surface in SURFACES.items():
+                    self.surface_combo.addItem(surface.title, name)
+                    self.surface_combo.setItemData(
+                        self.surface_combo.count() - 1,
+                        f"{surface.name}: f = {surface.formula}",
+                        Qt.ItemDataRole.ToolTipRole,
+                    )
+            self.surface_combo.setCurrentIndex(list(SURFACES).index(cfg.surface))
+        surface = SURFACES[cfg.surface]
+        text = f"f(w1, w2) = {surface.formula}"
+        if surface.gradient_formula:
+            text += f"\n∇f = {surface.gradient_formula}"
+        self.formula.setText(text)
+        with blocked(self.start_x, self.start_y):
+            self.start_x.setValue(cfg.start[0])
+            self.start_y.setValue(cfg.start[1])
+        with blocked(self.steps):
+            self.steps.setValue(cfg.steps)
+
+    def _surface_chosen(self, index: int) -> None:
+        name = self.surface_combo.itemData(index)
+        if name:
+            self.ctrl.set_surface(name)
+
+    def _start_edited(self, *_):
+        self.ctrl.set_start(self.start_x.value(), self.start_y.value())
+
+
+class RunList(QGroupBox):
+    """The optimizer runs: add (grouped by family), remove, enable, recolour, select."""
+
+    def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
+        super().__init__("Optimizers", parent)
+        self.ctrl = ctrl
+        layout = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setToolTip("Tick to show a run; select it to edit its hyperparameters")
+        self.list.setMinimumHeight(120)
+        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemChanged.connect(self._item_changed)
+        self.list.itemDoubleClicked.connect(lambda _item: self.recolor())
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        layout.addWidget(self.list)
+
+        row = QHBoxLayout()
+        self.add_button = QToolButton()
+        self.add_button.setText("Add")
+        self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.add_button.setToolTip("Add an optimizer run (grouped by family)")
+        self.add_menu = QMenu(self)
+        self.add_menu.setToolTipsVisible(True)
+        self.add_menu.aboutToShow.connect(self._fill_add_menu)
+        self.add_button.setMenu(self.add_menu)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected run (Delete)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.color_button = QPushButton("Colour…")
+        self.color_button.setToolTip("Choose the selected run's colour (or double-click it)")
+        self.color_button.clicked.connect(self.recolor)
+        for w in (self.add_button, self.remove_button, self.color_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        layout.addLayout(row)
+
+        ctrl.configChanged.connect(self.sync)
+        ctrl.trajectoriesChanged.connect(self.sync)
+        ctrl.selectionChanged.connect(self.sync)
+        self._fill_add_menu()
+        self.sync()
+
+    # -- add picker ----------------------------------------------------------------------
+    def _fill_add_menu(self) -> None:
+        """Rebuilt on every opening so optimizers registered later show up too."""
+        self.add_menu.clear()
+        families = list(FAMILIES) + sorted(
+            {s.family for s in REGISTRY.values()} - set(FAMILIES)
+        )
+        for family in families:
+            specs = [s for s in REGISTRY.values() if s.family == family]
+            if not specs:
+                continue
+            self.add_menu.addSection(family)
+            for spec in specs:
+                action = self.add_menu.addAction(f"{spec.title}  —  {spec.summary}")
+                action.setToolTip(spec.tooltip())
+                action.setStatusTip(spec.summary)
+                action.setObjectName(f"add-{spec.name}")
+                action.triggered.connect(
+                    lambda _checked=False, name=spec.name: self.add_optimizer(name)
+                )
+
+    def add_optimizer(self, name: str) -> int | None:
+        try:
+            spec = playground_spec(name)
+        except ValueError as exc:
+            self.ctrl.errorOccurred.emit(str(exc))
+            return None
+        return self.ctrl.add_run(spec)
+
+    # -- actions on the selected run ---------------------------------------------------
+    def remove_selected(self) -> None:
+        if self.ctrl.selected_run is not None:
+            self.ctrl.remove_run(self.ctrl.selected_run)
+
+    def recolor(self) -> None:
+        entry = self._selected_entry()
+        if entry is None:
+            return
+        color = QColorDialog.getColor(QColor(entry.color), self, f"Colour of {entry.label}")
+        if color.isValid():
+            self.ctrl.set_run_color(entry.run_id, color.name())
+
+    def _selected_entry(self) -> RunEntry | None:
+        rid = self.ctrl.selected_run
+        return None if rid is None else self.ctrl.config.run(rid)
+
+    def _context_menu(self, pos) -> None:
+        if self._selected_entry() is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Colour…", self.recolor)
+        menu.addAction("Duplicate", self._duplicate)
+        menu.addAction("Remove", self.remove_selected)
+        menu.exec(self.list.mapToGlobal(pos))
+
+    def _duplicate(self) -> None:
+        entry = self._selected_entry()
+        if entry is not None:
+            self.ctrl.add_run(entry.spec)
+
+    # -- syncing -------------------------------------------------------------------------
+    def sync(self, *_):
+        cfg = self.ctrl.config
+        with blocked(self.list):
+            if [self.list.item(i).data(Qt.ItemDataRole.UserRole)
+                    for i in range(self.list.count())] != [r.run_id for r in cfg.runs]:
+                self.list.clear()
+                for entry in cfg.runs:
+                    item = QListWidgetItem()
+                    item.setData(Qt.ItemDataRole.UserRole, entry.run_id)
+                    item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                    self.list.addItem(item)
+            for i, entry in enumerate(cfg.runs):
+                item = self.list.item(i)
+                traj = self.ctrl.trajectory(entry.run_id)
+                err = self.ctrl.error(entry.run_id)
+                item.setText(legend_text(entry.label, traj, err))
+                item.setIcon(swatch_icon(entry.color, enabled=entry.enabled))
+                item.setCheckState(
+                    Qt.CheckState.Checked if entry.enabled else Qt.CheckState.Unchecked
+                )
+                tip = entry.spec.spec.tooltip()
+                if err:
+                    tip = f"{err}\n\n{tip}"
+                elif traj is not None and traj.diverged_at is not None:
+                    tip = f"Diverged at step {traj.diverged_at}: {traj.diverged_reason}\n\n{tip}"
+                item.setToolTip(tip)
+                if entry.run_id == self.ctrl.selected_run:
+                    self.list.setCurrentRow(i)
+            if self.ctrl.selected_run is None:
+                self.list.setCurrentRow(-1)
+        has = self.ctrl.selected_run is not None
+        self.remove_button.setEnabled(has)
+        self.color_button.setEnabled(has)
+
+    def _current_changed(self, current, _previous) -> None:
+        if current is not None:
+            self.ctrl.select_run(current.data(Qt.ItemDataRole.UserRole))
+
+    def _item_changed(self, item: QListWidgetItem) -> None:
+        rid = item.data(Qt.ItemDataRole.UserRole)
+        self.ctrl.set_run_enabled(rid, item.checkState() == Qt.CheckState.Checked)
+
+
+class HyperForm(QGroupBox):
+    """The selected run's hyperparameters, generated from its OptimizerSpec.
+
+    Every edit goes through ``RunSpec.with_values`` (or ``parse_spec`` for the text field),
+    so the engine's validation is the only validation; a rejected value shows the engine's
+    message in red and the run keeps its last good spec.
+    """
+
+    specRejected = Signal(str)
+
+    def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
+        super().__init__("Selected run", parent)
+        self.ctrl = ctrl
+        self._built_for: tuple[int | None, str] | None = None
+        self._editors: dict[str, QWidget] = {}
+
+        outer = QVBoxLayout(self)
+        self.title = QLabel()
+        bold = QFont()
+        bold.setBold(True)
+        self.title.setFont(bold)
+        self.title.setWordWrap(True)
+        outer.addWidget(self.title)
+        self.rule = QLabel()
+        mono = QFont("DejaVu Sans Mono")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        mono.setPointSizeF(8.5)
+        self.rule.setFont(mono)
+        self.rule.setProperty("role", "rule")
+        self.rule.setToolTip("The update rule (g is the gradient at the current point)")
+        self.rule.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rule.setWordWrap(True)  # long comments wrap instead of widening the dock
+        outer.addWidget(self.rule)
+        self.convention = _hint(QLabel())
+        outer.addWidget(self.convention)
+
+        self.form_host = QWidget()
+        self.form = QFormLayout(self.form_host)
+        self.form.setContentsMargins(0, 4, 0, 4)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        outer.addWidget(self.form_host)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        outer.addWidget(line)
+        outer.addWidget(QLabel("Spec string"))
+        self.spec_edit = QLineEdit()
+        self.spec_edit.setFont(mono)
+        self.spec_edit.setToolTip(
+            "The whole run as text, e.g. adam(lr=0.2,beta1=0.9). Edit it directly; "
+            "invalid text is explained below and the run keeps its last good value."
+        )
+        self.spec_edit.textEdited.connect(self._spec_text_edited)
+        self.spec_edit.editingFinished.connect(self._spec_text_finished)
+        outer.addWidget(self.spec_edit)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet(ERROR_STYLE)
+        self.message.hide()
+        outer.addWidget(self.message)
+
+        ctrl.configChanged.connect(self.sync)
+        ctrl.selectionChanged.connect(self.sync)
+        self.sync()
+
+    # -- building ------------------------------------------------------------------------
+    def _entry(self) -> RunEntry | None:
+        rid = self.ctrl.selected_run
+        return None if rid is None else self.ctrl.config.run(rid)
+
+    def _rebuild(self, entry: RunEntry | None) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self._editors = {}
+        self.clear_message()
+        if entry is None:
+            self.title.setText("No run selected")
+            self.rule.clear()
+            self.convention.clear()
+            self.spec_edit.clear()
+            self.spec_edit.setEnabled(False)
+            return
+        self.spec_edit.setEnabled(True)
+        spec = entry.spec.spec
+        own = {h.name for h in spec.hypers}
+        shared_header = False
+        for hyper in spec.all_hypers:
+            editor = self._make_editor(hyper)
+            if editor is None:
+                continue
+            if hyper.name not in own and not shared_header:
+                shared_header = True
+                self.form.addRow(_hint(QLabel("Stochastic gradients (any optimizer)")))
+            label = QLabel(f"{hyper.name} {hyper.symbol}".strip())
+            tip = f"{hyper.help}\n{hyper.name} must be {hyper.range_text()}"
+            if hyper.default is not None:
+                tip += f"; default {format_value(hyper.default)}"
+            label.setToolTip(tip)
+            editor.setToolTip(tip)
+            editor.setObjectName(f"hyper-{hyper.name}")
+            self.form.addRow(label, editor)
+            self._editors[hyper.name] = editor
+
+    def _make_editor(self, hyper: Hyper) -> QWidget | None:
+        name = hyper.name
+        if hyper.kind == "bool":
+            box = QCheckBox()
+            box.toggled.connect(lambda v, n=name: self._value_edited(n, bool(v)))
+            return box
+        if hyper.kind == "int":
+            spin = QSpinBox()
+            lo = -INT_LIMIT if math.isinf(hyper.lo) else max(int(hyper.lo), -INT_LIMIT)
+            hi = INT_LIMIT if math.isinf(hyper.hi) else min(int(hyper.hi), INT_LIMIT)
+            spin.setRange(lo, hi)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda v, n=name: self._value_edited(n, int(v)))
+            return spin
+        if hyper.kind == "float":
+            spin = NumberSpinBox(lo=hyper.lo, hi=hyper.hi, valid=hyper.contains)
+            spin.valueChanged.connect(lambda v, n=name: self._value_edited(n, float(v)))
+            return spin
+        if hyper.kind == "spec":
+            edit = QLineEdit()
+            edit.editingFinished.connect(lambda n=name, e=edit: self._nested_edited(n, e))
+            return edit
+        return None
+
+    # -- syncing from the model ----------------------------------------------------------
+    def sync(self, *_):
+        entry = self._entry()
+        key = (entry.run_id, entry.spec.name) if entry else (None, "")
+        if key != self._built_for:
+            self._built_for = key
+            self._rebuild(entry)
+        if entry is None:
+            return
+        spec = entry.spec.spec
+        self.title.setText(f"{spec.title}  ·  {spec.summary}")
+        self.rule.setText(spec.rule)
+        self.convention.setText(spec.convention)
+        self.convention.setVisible(bool(spec.convention))
+        values = entry.spec.resolved()
+        for name, editor in self._editors.items():
+            value = values.get(name)
+            with blocked(editor):
+                if isinstance(editor, QCheckBox):
+                    editor.setChecked(bool(value))
+                elif isinstance(editor, QSpinBox):
+                    editor.setValue(int(value or 0))
+                elif isinstance(editor, NumberSpinBox):
+                    if value is not None and editor.value() != float(value):
+                        editor.setValue(float(value))
+                elif isinstance(editor, QLineEdit) and not editor.hasFocus():
+                    editor.setText("" if value is None else str(value))
+        # never rewrite the text field under the user's cursor
+        if not self.spec_edit.hasFocus() and self.spec_edit.text() != str(entry.spec):
+            self.spec_edit.setText(str(entry.spec))
+
+    # -- edits ---------------------------------------------------------------------------
+    def _value_edited(self, name: str, value) -> None:
+        entry = self._entry()
+        if entry is None:
+            return
+        try:
+            spec = entry.spec.with_values(**{name: value})
+        except ValueError as exc:
+            self.show_message(str(exc))
+            return
+        self.clear_message()
+        self.spec_edit.setText(str(spec))
+        self.ctrl.set_run_spec(entry.run_id, spec)
+
+    def _nested_edited(self, name: str, edit: QLineEdit) -> None:
+        try:
+            inner = parse_spec(edit.text())
+        except ValueError as exc:
+            self.show_message(str(exc))
+            return
+        self._value_edited(name, inner)
+
+    def _spec_text_edited(self, text: str) -> None:
+        entry = self._entry()
+        if entry is None:
+            return
+        try:
+            spec = parse_spec(text)
+        except ValueError as exc:
+            self.show_message(str(exc))
+            return
+        self.clear_message()
+        self.ctrl.set_run_spec(entry.run_id, spec)
+
+    def _spec_text_finished(self) -> None:
+        entry = self._entry()
+        if entry is not None and not self.message.isVisible():
+            self.spec_edit.setText(str(entry.spec))  # normalized form, e.g. spaces removed
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.show()
+        self.specRejected.emit(text)
+
+    def clear_message(self) -> None:
+        self.message.clear()
+        self.message.hide()
+
+
+class ControlPanel(QWidget):
+    """Everything in the left dock, stacked."""
+
+    def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.surface_box = SurfaceBox(ctrl)
+        self.run_list = RunList(ctrl)
+        self.form = HyperForm(ctrl)
+        layout.addWidget(self.surface_box)
+        layout.addWidget(self.run_list, 1)
+        layout.addWidget(self.form)
+        layout.addStretch(0)

@@ -1,0 +1,80 @@
+"""Headless rendering of the contour picture, for the command line (``export --png``).
+
+It draws with the very :class:`~optgui.plots.ContourPlot` the window uses, so the PNG is the
+picture on screen. Without a display it switches Qt to the ``offscreen`` platform before any
+QApplication exists.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from engine import Surface, Trajectory
+from engine.export import atomic_write
+from optgui.config import PATH_COLORS, RunConfig, RunEntry
+
+
+def _ensure_app():
+    """A QApplication to draw with; offscreen when there is no display to talk to."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        if not isinstance(app, QApplication):
+            raise RuntimeError("a QCoreApplication is running; rendering needs QApplication")
+        return app
+    has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if not has_display and sys.platform.startswith("linux"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return QApplication([sys.argv[0] if sys.argv else "optgui"])
+
+
+def render_contour_image(
+    surface: Surface,
+    trajectories: Sequence[Trajectory],
+    colors: Sequence[str] | None = None,
+    size: tuple[int, int] = (900, 600),
+    step: int | None = None,
+):
+    """The contour picture as a QImage of exactly ``size`` pixels (all steps unless ``step``)."""
+    _app = _ensure_app()
+    from optgui.plots import ContourPlot
+
+    colors = list(colors) if colors else [PATH_COLORS[i % len(PATH_COLORS)]
+                                          for i in range(len(trajectories))]
+    if len(colors) < len(trajectories):
+        raise ValueError(f"{len(trajectories)} trajectories but only {len(colors)} colours")
+    runs = tuple(RunEntry(i + 1, t.spec, colors[i]) for i, t in enumerate(trajectories))
+    steps = max((t.steps for t in trajectories), default=0)
+    config = RunConfig(surface.name, (0.0, 0.0), steps, runs)
+    plot = ContourPlot()
+    try:
+        plot.resize(int(size[0]), int(size[1]))
+        plot.set_surface(surface)
+        if trajectories:
+            plot.set_start(trajectories[0].points[0])
+        plot.update_runs(config, {i + 1: t for i, t in enumerate(trajectories)})
+        plot.set_step(steps if step is None else step)
+        plot.reset_view()
+        return plot.grab().toImage()
+    finally:
+        plot.deleteLater()
+
+
+def save_contour_png(
+    surface: Surface,
+    trajectories: Sequence[Trajectory],
+    path,
+    colors: Sequence[str] | None = None,
+    size: tuple[int, int] = (900, 600),
+) -> None:
+    """Write the contour picture with every trajectory drawn to its last step, atomically.
+
+    Raises ``OSError`` if the file cannot be written (nothing is left behind).
+    """
+    from optgui.plots import png_bytes
+
+    image = render_contour_image(surface, trajectories, colors, size)
+    atomic_write(path, png_bytes(image))
