@@ -4,6 +4,15 @@ Every function is vectorized over points: ``p`` is an array of shape ``(..., 2)`
 ``value`` returns shape ``(...)``, ``grad`` shape ``(..., 2)`` and ``hessian`` shape
 ``(..., 2, 2)``. A surface also knows its default view box, a default start point and its
 known minima, which the GUI marks on the contour plot.
+
+``minima`` lists *all global* minima (none for the unbounded saddle); other minima worth
+marking go to ``local_minima``. ``expression`` restates f in the syntax of
+:mod:`engine.expression`, so a built-in surface can be opened as an editable custom one
+(the tests also use it to check every closed form against sympy).
+
+:func:`make_linear_regression` builds a surface from a data set: besides the full-data loss
+it offers mini-batch gradients (``batch_grad(p, idx)``, ``n_samples``), which the trajectory
+runner uses for SGD-style runs.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 Array = np.ndarray
+PI = np.pi
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,10 @@ class Surface:
     gradient_formula: str = ""  # human-readable ∇f, e.g. "(0.2·w1, 4·w2)"
     gradient_latex: str = ""
     log_levels: bool = False  # contour levels on a log scale (steep valleys like Rosenbrock)
+    # Added fields (all optional, so code built against the original API keeps working):
+    expression: str = ""  # the same f in engine.expression syntax (editable as a custom surface)
+    local_minima: tuple[tuple[float, float], ...] = ()  # notable non-global minima (sharp_flat)
+    description: str = ""  # one or two sentences on what the surface demonstrates
 
     def value(self, p: Array) -> Array:
         p = np.asarray(p, dtype=float)
@@ -81,10 +95,503 @@ def _quadratic() -> Surface:
         minima=((0.0, 0.0),),
         gradient_formula="(0.2·w1, 4·w2)",
         gradient_latex=r"\left(0.2\,w_1,\; 4\,w_2\right)",
+        expression="0.1*w1^2 + 2*w2^2",
+        description="The course exercise: a convex bowl 20 times steeper along w2 than w1, "
+        "so plain GD zig-zags across the narrow direction.",
     )
 
 
-SURFACES: dict[str, Surface] = {s.name: s for s in (_quadratic(),)}
+def _booth() -> Surface:
+    return Surface(
+        name="booth",
+        title="Booth",
+        formula="(w1 + 2·w2 − 7)² + (2·w1 + w2 − 5)²",
+        latex=r"(w_1 + 2 w_2 - 7)^2 + (2 w_1 + w_2 - 5)^2",
+        _value=lambda x, y: (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2,
+        _grad=lambda x, y: (10 * x + 8 * y - 34, 8 * x + 10 * y - 38),
+        _hess=lambda x, y: (10.0, 8.0, 10.0),
+        view=(-4.0, 6.0, -2.0, 8.0),
+        start=(-3.0, -1.0),
+        minima=((1.0, 3.0),),
+        gradient_formula="(10·w1 + 8·w2 − 34, 8·w1 + 10·w2 − 38)",
+        gradient_latex=r"\left(10 w_1 + 8 w_2 - 34,\; 8 w_1 + 10 w_2 - 38\right)",
+        expression="(w1 + 2*w2 - 7)^2 + (2*w1 + w2 - 5)^2",
+        description="A convex quadratic with a tilted, elongated bowl (Hessian eigenvalues "
+        "2 and 18): the axes no longer match the valley, which defeats per-coordinate tricks.",
+    )
+
+
+ROSEN_A, ROSEN_B = 1.0, 100.0
+
+
+def _rosenbrock() -> Surface:
+    a, b = ROSEN_A, ROSEN_B
+    return Surface(
+        name="rosenbrock",
+        title="Rosenbrock (a = 1, b = 100)",
+        formula="(1 − w1)² + 100·(w2 − w1²)²",
+        latex=r"(1 - w_1)^2 + 100\,(w_2 - w_1^2)^2",
+        _value=lambda x, y: (a - x) ** 2 + b * (y - x**2) ** 2,
+        _grad=lambda x, y: (-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)),
+        _hess=lambda x, y: (2 - 4 * b * y + 12 * b * x**2, -4 * b * x, 2 * b),
+        view=(-2.0, 2.0, -1.0, 3.0),
+        start=(-1.5, 2.0),
+        minima=((a, a * a),),
+        gradient_formula="(−2·(1 − w1) − 400·w1·(w2 − w1²), 200·(w2 − w1²))",
+        gradient_latex=r"\left(-2(1 - w_1) - 400\,w_1 (w_2 - w_1^2),\; 200\,(w_2 - w_1^2)\right)",
+        log_levels=True,
+        expression="(1 - w1)^2 + 100*(w2 - w1^2)^2",
+        description="A curved, nearly flat-bottomed banana valley: finding the valley is easy, "
+        "following it to (1, 1) is slow for first-order methods.",
+    )
+
+
+def _beale_terms(x, y):
+    t = (1.5 - x + x * y, 2.25 - x + x * y**2, 2.625 - x + x * y**3)
+    dx = (y - 1, y**2 - 1, y**3 - 1)
+    dy = (x, 2 * x * y, 3 * x * y**2)
+    # second derivatives of each term: d²/dx² = 0, d²/dxdy, d²/dy²
+    dxy = (1.0 + 0 * y, 2 * y, 3 * y**2)
+    dyy = (0.0 * x, 2 * x, 6 * x * y)
+    return t, dx, dy, dxy, dyy
+
+
+def _beale_value(x, y):
+    t = _beale_terms(x, y)[0]
+    return t[0] ** 2 + t[1] ** 2 + t[2] ** 2
+
+
+def _beale_grad(x, y):
+    t, dx, dy, _, _ = _beale_terms(x, y)
+    return (2 * sum(ti * di for ti, di in zip(t, dx, strict=True)),
+            2 * sum(ti * di for ti, di in zip(t, dy, strict=True)))
+
+
+def _beale_hess(x, y):
+    t, dx, dy, dxy, dyy = _beale_terms(x, y)
+    h11 = 2 * sum(d * d for d in dx)
+    h12 = 2 * sum(a * b + ti * c for a, b, ti, c in zip(dx, dy, t, dxy, strict=True))
+    h22 = 2 * sum(b * b + ti * c for b, ti, c in zip(dy, t, dyy, strict=True))
+    return h11, h12, h22
+
+
+def _beale() -> Surface:
+    return Surface(
+        name="beale",
+        title="Beale",
+        formula="(1.5 − w1 + w1·w2)² + (2.25 − w1 + w1·w2²)² + (2.625 − w1 + w1·w2³)²",
+        latex=r"(1.5 - w_1 + w_1 w_2)^2 + (2.25 - w_1 + w_1 w_2^2)^2"
+        r" + (2.625 - w_1 + w_1 w_2^3)^2",
+        _value=_beale_value,
+        _grad=_beale_grad,
+        _hess=_beale_hess,
+        view=(-4.5, 4.5, -4.5, 4.5),
+        start=(-1.0, 1.5),
+        minima=((3.0, 0.5),),
+        gradient_formula="2·Σᵢ tᵢ·∇tᵢ with t₁ = 1.5 − w1 + w1·w2, t₂ = 2.25 − w1 + w1·w2², "
+        "t₃ = 2.625 − w1 + w1·w2³; ∇tₖ = (w2ᵏ − 1, k·w1·w2ᵏ⁻¹)",
+        gradient_latex=r"2 \sum_{k=1}^{3} t_k \left(w_2^k - 1,\; k\,w_1 w_2^{k-1}\right),"
+        r"\quad t_k = c_k - w_1 + w_1 w_2^k,\ c = (1.5,\ 2.25,\ 2.625)",
+        log_levels=True,
+        expression="(1.5 - w1 + w1*w2)^2 + (2.25 - w1 + w1*w2^2)^2 + (2.625 - w1 + w1*w2^3)^2",
+        description="Flat plateaus and sharp ridges around a narrow valley to (3, 0.5): "
+        "gradients range over many orders of magnitude.",
+    )
+
+
+def _refine(grad, hess, p, iters: int = 30) -> tuple[float, float]:
+    """Newton-polish a textbook minimum (given to ~6 digits) to machine precision, so the
+    listed minima are stationary points to ~1e-15 rather than to the printed digits."""
+    p = np.asarray(p, dtype=float)
+    for _ in range(iters):
+        g = np.asarray(grad(p[0], p[1]), dtype=float)
+        h11, h12, h22 = (float(v) for v in hess(p[0], p[1]))
+        step = np.linalg.solve([[h11, h12], [h12, h22]], g)
+        p = p - step
+        if np.max(np.abs(step)) < 1e-16:
+            break
+    return float(p[0]), float(p[1])
+
+
+def _himmelblau_grad(x, y):
+    u, v = x**2 + y - 11, x + y**2 - 7
+    return 4 * x * u + 2 * v, 2 * u + 4 * y * v
+
+
+def _himmelblau_hess(x, y):
+    return 12 * x**2 + 4 * y - 42, 4 * x + 4 * y, 4 * x + 12 * y**2 - 26
+
+
+def _himmelblau() -> Surface:
+    approx = ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126))
+    return Surface(
+        name="himmelblau",
+        title="Himmelblau",
+        formula="(w1² + w2 − 11)² + (w1 + w2² − 7)²",
+        latex=r"(w_1^2 + w_2 - 11)^2 + (w_1 + w_2^2 - 7)^2",
+        _value=lambda x, y: (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2,
+        _grad=_himmelblau_grad,
+        _hess=_himmelblau_hess,
+        view=(-5.0, 5.0, -5.0, 5.0),
+        start=(-0.5, 0.5),
+        minima=tuple(_refine(_himmelblau_grad, _himmelblau_hess, p) for p in approx),
+        gradient_formula="(4·w1·(w1² + w2 − 11) + 2·(w1 + w2² − 7), "
+        "2·(w1² + w2 − 11) + 4·w2·(w1 + w2² − 7))",
+        gradient_latex=r"\left(4 w_1 (w_1^2 + w_2 - 11) + 2 (w_1 + w_2^2 - 7),\;"
+        r" 2 (w_1^2 + w_2 - 11) + 4 w_2 (w_1 + w_2^2 - 7)\right)",
+        log_levels=True,
+        expression="(w1^2 + w2 - 11)^2 + (w1 + w2^2 - 7)^2",
+        description="Four global minima of equal value 0: which one a run ends in depends on "
+        "the start point and on the optimizer's path.",
+    )
+
+
+def _six_hump_grad(x, y):
+    return 8 * x - 8.4 * x**3 + 2 * x**5 + y, x - 8 * y + 16 * y**3
+
+
+def _six_hump_hess(x, y):
+    return 8 - 25.2 * x**2 + 10 * x**4, 1.0 + 0 * x, -8 + 48 * y**2
+
+
+def _six_hump_camel() -> Surface:
+    approx = ((0.0898, -0.7126), (-0.0898, 0.7126))
+    local = ((-1.7036, 0.7961), (1.7036, -0.7961), (-1.6071, -0.5687), (1.6071, 0.5687))
+    return Surface(
+        name="six_hump_camel",
+        title="Six-hump camel",
+        formula="(4 − 2.1·w1² + w1⁴/3)·w1² + w1·w2 + (−4 + 4·w2²)·w2²",
+        latex=r"\left(4 - 2.1 w_1^2 + \tfrac{w_1^4}{3}\right) w_1^2 + w_1 w_2"
+        r" + (-4 + 4 w_2^2)\, w_2^2",
+        _value=lambda x, y: (4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2,
+        _grad=_six_hump_grad,
+        _hess=_six_hump_hess,
+        view=(-2.0, 2.0, -1.1, 1.1),
+        start=(-1.2, -0.9),
+        minima=tuple(_refine(_six_hump_grad, _six_hump_hess, p) for p in approx),
+        local_minima=tuple(_refine(_six_hump_grad, _six_hump_hess, p) for p in local),
+        gradient_formula="(8·w1 − 8.4·w1³ + 2·w1⁵ + w2, w1 − 8·w2 + 16·w2³)",
+        gradient_latex=r"\left(8 w_1 - 8.4 w_1^3 + 2 w_1^5 + w_2,\; w_1 - 8 w_2 + 16 w_2^3\right)",
+        expression="(4 - 2.1*w1^2 + w1^4/3)*w1^2 + w1*w2 + (-4 + 4*w2^2)*w2^2",
+        description="Two global minima and four local ones: the start decides which basin "
+        "a descent method settles in.",
+    )
+
+
+def _rastrigin() -> Surface:
+    return Surface(
+        name="rastrigin",
+        title="Rastrigin",
+        formula="20 + w1² − 10·cos(2π·w1) + w2² − 10·cos(2π·w2)",
+        latex=r"20 + w_1^2 - 10\cos(2\pi w_1) + w_2^2 - 10\cos(2\pi w_2)",
+        _value=lambda x, y: 20 + x**2 - 10 * np.cos(2 * PI * x) + y**2 - 10 * np.cos(2 * PI * y),
+        _grad=lambda x, y: (2 * x + 20 * PI * np.sin(2 * PI * x),
+                            2 * y + 20 * PI * np.sin(2 * PI * y)),
+        _hess=lambda x, y: (2 + 40 * PI**2 * np.cos(2 * PI * x), 0.0,
+                            2 + 40 * PI**2 * np.cos(2 * PI * y)),
+        view=(-5.12, 5.12, -5.12, 5.12),
+        start=(-3.3, 2.7),
+        minima=((0.0, 0.0),),
+        gradient_formula="(2·w1 + 20π·sin(2π·w1), 2·w2 + 20π·sin(2π·w2))",
+        gradient_latex=r"\left(2 w_1 + 20\pi \sin(2\pi w_1),\;"
+        r" 2 w_2 + 20\pi \sin(2\pi w_2)\right)",
+        expression="20 + w1^2 - 10*cos(2*pi*w1) + w2^2 - 10*cos(2*pi*w2)",
+        description="A bowl covered in a regular grid of local minima: gradient methods stop "
+        "in the nearest dent unless noise or momentum carries them across.",
+    )
+
+
+def _ackley_parts(x, y):
+    s = np.sqrt(0.5 * (x**2 + y**2))
+    e1 = np.exp(-0.2 * s)
+    e2 = np.exp(0.5 * (np.cos(2 * PI * x) + np.cos(2 * PI * y)))
+    return s, e1, e2
+
+
+def _ackley_value(x, y):
+    _, e1, e2 = _ackley_parts(x, y)
+    return -20 * e1 - e2 + np.e + 20
+
+
+def _ackley_grad(x, y):
+    s, e1, e2 = _ackley_parts(x, y)
+    # The cone term is not differentiable at the origin; report its (zero) subgradient there.
+    safe = np.where(s > 0, s, 1.0)
+    c = np.where(s > 0, 2 * e1 / safe, 0.0)
+    return (c * x + PI * np.sin(2 * PI * x) * e2, c * y + PI * np.sin(2 * PI * y) * e2)
+
+
+def _ackley_hess(x, y):
+    s, e1, e2 = _ackley_parts(x, y)
+    safe = np.where(s > 0, s, 1.0)
+    h = e1 / safe  # cone term: ∂/∂x = 2x·h(s), h = e^{−0.2s}/s
+    dh_over_s = -e1 * (0.2 * safe + 1) / safe**3  # h'(s)/s
+    sx, sy = np.sin(2 * PI * x), np.sin(2 * PI * y)
+    cx, cy = np.cos(2 * PI * x), np.cos(2 * PI * y)
+    # At the origin the cone's curvature is infinite; report inf rather than a made-up number.
+    h11 = np.where(s > 0, 2 * h + x * x * dh_over_s, np.inf) + PI**2 * (2 * cx + sx * sx) * e2
+    h12 = np.where(s > 0, x * y * dh_over_s, 0.0) + PI**2 * sx * sy * e2
+    h22 = np.where(s > 0, 2 * h + y * y * dh_over_s, np.inf) + PI**2 * (2 * cy + sy * sy) * e2
+    return h11, h12, h22
+
+
+def _ackley() -> Surface:
+    return Surface(
+        name="ackley",
+        title="Ackley",
+        formula="−20·exp(−0.2·√(0.5·(w1² + w2²))) − exp(0.5·(cos 2π·w1 + cos 2π·w2)) + e + 20",
+        latex=r"-20\,e^{-0.2\sqrt{0.5 (w_1^2 + w_2^2)}}"
+        r" - e^{0.5 (\cos 2\pi w_1 + \cos 2\pi w_2)} + e + 20",
+        _value=_ackley_value,
+        _grad=_ackley_grad,
+        _hess=_ackley_hess,
+        view=(-5.0, 5.0, -5.0, 5.0),
+        start=(-3.3, 2.7),
+        minima=((0.0, 0.0),),
+        gradient_formula="2·e^{−0.2s}/s·(w1, w2) + π·e^{0.5(cos 2π·w1 + cos 2π·w2)}·"
+        "(sin 2π·w1, sin 2π·w2), s = √(0.5·(w1² + w2²)); (0, 0) at the origin",
+        gradient_latex=r"\frac{2 e^{-0.2 s}}{s} (w_1, w_2)"
+        r" + \pi e^{0.5 (\cos 2\pi w_1 + \cos 2\pi w_2)} (\sin 2\pi w_1,\; \sin 2\pi w_2),"
+        r"\quad s = \sqrt{0.5 (w_1^2 + w_2^2)}",
+        expression="-20*exp(-0.2*sqrt(0.5*(w1^2 + w2^2)))"
+        " - exp(0.5*(cos(2*pi*w1) + cos(2*pi*w2))) + e + 20",
+        description="A nearly flat outer region full of ripples around a deep, pointed "
+        "global minimum (not differentiable at the origin itself).",
+    )
+
+
+def _saddle() -> Surface:
+    return Surface(
+        name="saddle",
+        title="Saddle",
+        formula="w1² − w2²",
+        latex=r"w_1^2 - w_2^2",
+        _value=lambda x, y: x**2 - y**2,
+        _grad=lambda x, y: (2 * x, -2 * y),
+        _hess=lambda x, y: (2.0, 0.0, -2.0),
+        view=(-2.0, 2.0, -2.0, 2.0),
+        start=(-1.8, 0.01),
+        minima=(),
+        gradient_formula="(2·w1, −2·w2)",
+        gradient_latex=r"\left(2 w_1,\; -2 w_2\right)",
+        expression="w1^2 - w2^2",
+        description="A saddle point at the origin and no minimum (f is unbounded below): "
+        "started almost on the w1 axis, GD stalls near the saddle before sliding off.",
+    )
+
+
+# sharp_flat: f = q·(w1² + w2²) + c·w1²·w2² − A2·exp(−(w1² + w2²)/(2·s2²))
+#                 − A1·exp(−(w1² + (w2 − y1)²)/(2·s1²))
+SF_Q, SF_C = 0.05, 1.0  # gentle bowl; w1²·w2² carves a gully along the w2 axis
+SF_A2, SF_S2 = 1.0, 1.0  # the wide, flat minimum at the origin
+SF_A1, SF_S1, SF_Y1 = 0.4, 0.2, 2.0  # the sharp, narrow hole at (0, 2) in the gully
+
+
+def _sharp_flat_parts(x, y):
+    e2 = SF_A2 * np.exp(-(x**2 + y**2) / (2 * SF_S2**2)) / SF_S2**2
+    e1 = SF_A1 * np.exp(-(x**2 + (y - SF_Y1) ** 2) / (2 * SF_S1**2)) / SF_S1**2
+    return e1, e2
+
+
+def _sharp_flat_value(x, y):
+    e1, e2 = _sharp_flat_parts(x, y)
+    return SF_Q * (x**2 + y**2) + SF_C * x**2 * y**2 - e2 * SF_S2**2 - e1 * SF_S1**2
+
+
+def _sharp_flat_grad(x, y):
+    e1, e2 = _sharp_flat_parts(x, y)
+    gx = 2 * SF_Q * x + 2 * SF_C * x * y**2 + e2 * x + e1 * x
+    gy = 2 * SF_Q * y + 2 * SF_C * x**2 * y + e2 * y + e1 * (y - SF_Y1)
+    return gx, gy
+
+
+def _sharp_flat_hess(x, y):
+    e1, e2 = _sharp_flat_parts(x, y)
+    i1, i2 = 1 / SF_S1**2, 1 / SF_S2**2
+    dy = y - SF_Y1
+    h11 = 2 * SF_Q + 2 * SF_C * y**2 + e2 * (1 - i2 * x * x) + e1 * (1 - i1 * x * x)
+    h12 = 4 * SF_C * x * y - e2 * i2 * x * y - e1 * i1 * x * dy
+    h22 = 2 * SF_Q + 2 * SF_C * x**2 + e2 * (1 - i2 * y * y) + e1 * (1 - i1 * dy * dy)
+    return h11, h12, h22
+
+
+def _sharp_flat() -> Surface:
+    return Surface(
+        name="sharp_flat",
+        title="Sharp vs flat minimum (for SAM)",
+        formula="0.05·(w1² + w2²) + w1²·w2² − exp(−(w1² + w2²)/2) "
+        "− 0.4·exp(−(w1² + (w2 − 2)²)/0.08)",
+        latex=r"0.05 (w_1^2 + w_2^2) + w_1^2 w_2^2 - e^{-(w_1^2 + w_2^2)/2}"
+        r" - 0.4\, e^{-(w_1^2 + (w_2 - 2)^2)/0.08}",
+        _value=_sharp_flat_value,
+        _grad=_sharp_flat_grad,
+        _hess=_sharp_flat_hess,
+        view=(-1.5, 1.5, -1.0, 3.5),
+        start=(0.5, 3.0),
+        minima=((0.0, 0.0),),
+        local_minima=(_refine(_sharp_flat_grad, _sharp_flat_hess, (0.0, 1.95)),),
+        gradient_formula="(0.1·w1 + 2·w1·w2² + w1·E₂ + 10·w1·E₁, "
+        "0.1·w2 + 2·w1²·w2 + w2·E₂ + 10·(w2 − 2)·E₁), "
+        "E₂ = exp(−(w1² + w2²)/2), E₁ = exp(−(w1² + (w2 − 2)²)/0.08)",
+        gradient_latex=r"\left(0.1 w_1 + 2 w_1 w_2^2 + w_1 E_2 + 10 w_1 E_1,\;"
+        r" 0.1 w_2 + 2 w_1^2 w_2 + w_2 E_2 + 10 (w_2 - 2) E_1\right),"
+        r"\quad E_2 = e^{-(w_1^2 + w_2^2)/2},\ E_1 = e^{-(w_1^2 + (w_2 - 2)^2)/0.08}",
+        expression="0.05*(w1^2 + w2^2) + w1^2*w2^2 - exp(-(w1^2 + w2^2)/2)"
+        " - 0.4*exp(-(w1^2 + (w2 - 2)^2)/0.08)",
+        description="A wide, flat global minimum at (0, 0) (curvature 1.1) and a sharp, narrow "
+        "local one near (0, 1.95) (curvature up to 17.5) at the end of a gully. From the "
+        "default start gd(lr=0.1) drops into the sharp hole; "
+        "sam(base=gd(lr=0.1),rho=0.3) (any ρ in 0.2–0.5) cannot rest there and ends in the "
+        "flat one.",
+    )
+
+
+# ----------------------------------------------------------------------------- data surfaces
+
+
+@dataclass(frozen=True, eq=False)
+class LinearRegressionSurface(Surface):
+    """Mean-squared-error loss of the line y ≈ w·x + b on a fixed data set, as a surface.
+
+    ``w1`` is the slope w and ``w2`` the intercept b::
+
+        L(w, b) = (1/n) Σᵢ (w·xᵢ + b − yᵢ)²
+
+    The full-data value, gradient and Hessian are closed forms in the data's moments and are
+    vectorized over points like every surface's. Mini-batch API (what the trajectory runner
+    uses for SGD-style runs; plain surfaces lack it):
+
+    * ``n_samples`` – the number of samples n; valid sample indices are ``0 … n−1``.
+    * ``batch_grad(p, idx)`` – the gradient of the mean loss over the samples ``idx``
+      (any integer index array, repeats allowed; ``idx = arange(n)`` gives ``grad(p)``);
+      ``p`` has shape ``(..., 2)``, the result ``(..., 2)``.
+    * ``batch_value(p, idx)`` – the mean loss over ``idx``, shape ``(...)``.
+    * ``x``, ``y`` – the data (read-only arrays); ``fit`` – the least-squares solution.
+
+    The mean over a uniformly drawn batch is an unbiased estimate of the full gradient.
+    """
+
+    x: Array = field(default_factory=lambda: np.zeros(1), repr=False)
+    y: Array = field(default_factory=lambda: np.zeros(1), repr=False)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def fit(self) -> tuple[float, float]:
+        return self.minima[0]
+
+    def _batch(self, idx) -> tuple[Array, Array]:
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError("idx must be a non-empty 1-D array of integer sample indices")
+        if idx.min() < -self.n_samples or idx.max() >= self.n_samples:
+            raise ValueError(f"sample indices must be in [0, {self.n_samples - 1}]")
+        return self.x[idx], self.y[idx]
+
+    def _residuals(self, p: Array, idx) -> tuple[Array, Array]:
+        xb, yb = self._batch(idx)
+        p = np.asarray(p, dtype=float)
+        r = p[..., 0, None] * xb + p[..., 1, None] - yb  # shape (..., k)
+        return r, xb
+
+    def batch_value(self, p: Array, idx) -> Array:
+        r, _ = self._residuals(p, idx)
+        return np.mean(r * r, axis=-1)
+
+    def batch_grad(self, p: Array, idx) -> Array:
+        r, xb = self._residuals(p, idx)
+        return np.stack([2 * np.mean(r * xb, axis=-1), 2 * np.mean(r, axis=-1)], axis=-1)
+
+
+def make_linear_regression(
+    n: int = 64,
+    noise: float = 0.5,
+    seed: int = 0,
+    slope: float = 2.0,
+    intercept: float = -1.0,
+    x_range: tuple[float, float] = (0.0, 2.0),
+) -> LinearRegressionSurface:
+    """A seeded synthetic data set y = slope·x + intercept + noise·N(0, 1), x ~ U(x_range),
+    and its MSE loss surface.
+
+    x is drawn from (0, 2) rather than around 0 on purpose: the correlation between the
+    slope and the intercept tilts and stretches the loss bowl (condition number ≈ 14),
+    which is what makes optimizers differ on this problem.
+    """
+    if not 1 <= int(n) <= 1_000_000:
+        raise ValueError(f"n must be between 1 and 1000000, got {n}")
+    if not (noise >= 0 and np.isfinite(noise)):
+        raise ValueError(f"noise must be a finite number ≥ 0, got {noise}")
+    n = int(n)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(x_range[0], x_range[1], n)
+    y = slope * x + intercept + noise * rng.standard_normal(n)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    # L = sxx·w² + 2·sx·w·b + b² − 2·sxy·w − 2·sy·b + syy  (moments are means over the data)
+    sx, sy, sxx, sxy, syy = x.mean(), y.mean(), (x * x).mean(), (x * y).mean(), (y * y).mean()
+    det = sxx - sx * sx
+    if det <= 1e-12 * max(sxx, 1.0):
+        raise ValueError("the samples' x values must not all be equal (no unique fit)")
+    w_fit = (sxy - sx * sy) / det
+    b_fit = sy - w_fit * sx
+
+    def value(w, b):
+        return sxx * w * w + 2 * sx * w * b + b * b - 2 * sxy * w - 2 * sy * b + syy
+
+    def grad(w, b):
+        return 2 * (sxx * w + sx * b - sxy), 2 * (sx * w + b - sy)
+
+    def hess(w, b):
+        return 2 * sxx, 2 * sx, 2.0
+
+    def num(v: float) -> str:
+        return repr(float(v))
+
+    expr = (f"{num(sxx)}*w1^2 + {num(2 * sx)}*w1*w2 + w2^2 - {num(2 * sxy)}*w1"
+            f" - {num(2 * sy)}*w2 + {num(syy)}")
+    return LinearRegressionSurface(
+        name="linear_regression",
+        title=f"Linear regression (MSE, {n} samples)",
+        formula=f"(1/{n})·Σᵢ (w1·xᵢ + w2 − yᵢ)²  (w1 = slope w, w2 = intercept b) = "
+        f"{sxx:.4g}·w1² + {2 * sx:.4g}·w1·w2 + w2² − {2 * sxy:.4g}·w1 − {2 * sy:.4g}·w2"
+        f" + {syy:.4g}",
+        latex=rf"\frac{{1}}{{{n}}} \sum_{{i=1}}^{{{n}}} (w_1 x_i + w_2 - y_i)^2",
+        _value=value,
+        _grad=grad,
+        _hess=hess,
+        view=(slope - 3.0, slope + 3.0, intercept - 3.0, intercept + 3.0),
+        start=(slope - 2.5, intercept + 2.5),
+        minima=((float(w_fit), float(b_fit)),),
+        gradient_formula=f"((2/{n})·Σᵢ (w1·xᵢ + w2 − yᵢ)·xᵢ, (2/{n})·Σᵢ (w1·xᵢ + w2 − yᵢ))",
+        gradient_latex=rf"\frac{{2}}{{{n}}} \sum_{{i=1}}^{{{n}}} (w_1 x_i + w_2 - y_i)"
+        r"\left(x_i,\; 1\right)",
+        expression=expr,
+        description=f"Fitting a line to {n} noisy points (noise σ = {noise:g}, seed {seed}); "
+        "the only surface with real data, so mini-batch SGD (batch=…) works here.",
+        x=x,
+        y=y,
+    )
+
+
+SURFACES: dict[str, Surface] = {
+    s.name: s
+    for s in (
+        _quadratic(),
+        _booth(),
+        make_linear_regression(),
+        _rosenbrock(),
+        _beale(),
+        _saddle(),
+        _himmelblau(),
+        _six_hump_camel(),
+        _rastrigin(),
+        _ackley(),
+        _sharp_flat(),
+    )
+}
 
 
 def get_surface(name: str) -> Surface:
