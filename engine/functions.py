@@ -329,9 +329,9 @@ def _ackley_hess(x, y):
     sx, sy = np.sin(2 * PI * x), np.sin(2 * PI * y)
     cx, cy = np.cos(2 * PI * x), np.cos(2 * PI * y)
     # At the origin the cone's curvature is infinite; report inf rather than a made-up number.
-    h11 = np.where(s > 0, 2 * h + x * x * dh_over_s, np.inf) + PI**2 * (2 * cx + sx * sx) * e2
-    h12 = np.where(s > 0, x * y * dh_over_s, 0.0) + PI**2 * sx * sy * e2
-    h22 = np.where(s > 0, 2 * h + y * y * dh_over_s, np.inf) + PI**2 * (2 * cy + sy * sy) * e2
+    h11 = np.where(s > 0, 2 * h + x * x * dh_over_s, np.inf) + PI**2 * (2 * cx - sx * sx) * e2
+    h12 = np.where(s > 0, x * y * dh_over_s, 0.0) - PI**2 * sx * sy * e2
+    h22 = np.where(s > 0, 2 * h + y * y * dh_over_s, np.inf) + PI**2 * (2 * cy - sy * sy) * e2
     return h11, h12, h22
 
 
