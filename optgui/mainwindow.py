@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self.resize(1440, 900)
+        self._log_toggled(True)  # convergence rates read best on a log axis
         self._restore_window_state()
         self._redraw_all()
         QTimer.singleShot(0, self.contour.setFocus)
@@ -392,7 +393,7 @@ class MainWindow(QMainWindow):
                 self.restoreState(state)
             speed = int(s.value("speed", 8))
             self.transport.speed.setValue(max(1, min(speed, 2000)))
-            log = str(s.value("logLoss", "false")).lower() == "true"
+            log = str(s.value("logLoss", "true")).lower() == "true"
             self._log_toggled(log)
         except (TypeError, ValueError):
             pass

@@ -136,7 +136,9 @@ class RunList(QGroupBox):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setToolTip("Tick to show a run; select it to edit its hyperparameters")
-        self.list.setMinimumHeight(120)
+        self.list.setWordWrap(True)  # long spec strings wrap; no horizontal scrolling
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setUniformItemSizes(False)
         self.list.currentItemChanged.connect(self._current_changed)
         self.list.itemChanged.connect(self._item_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.recolor())
@@ -262,9 +264,17 @@ class RunList(QGroupBox):
                     self.list.setCurrentRow(i)
             if self.ctrl.selected_run is None:
                 self.list.setCurrentRow(-1)
+        self._fit_height()
         has = self.ctrl.selected_run is not None
         self.remove_button.setEnabled(has)
         self.color_button.setEnabled(has)
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (3 to 8 of them), so the form below gets the rest."""
+        rows = sum(self.list.sizeHintForRow(i) for i in range(self.list.count()))
+        per_row = self.list.sizeHintForRow(0) if self.list.count() else 24
+        height = max(rows, 3 * per_row) if self.list.count() <= 8 else 8 * per_row
+        self.list.setFixedHeight(height + 2 * self.list.frameWidth() + 4)
 
     def _current_changed(self, current, _previous) -> None:
         if current is not None:
@@ -494,6 +504,6 @@ class ControlPanel(QWidget):
         self.run_list = RunList(ctrl)
         self.form = HyperForm(ctrl)
         layout.addWidget(self.surface_box)
-        layout.addWidget(self.run_list, 1)
+        layout.addWidget(self.run_list)
         layout.addWidget(self.form)
-        layout.addStretch(0)
+        layout.addStretch(1)

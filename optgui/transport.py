@@ -48,6 +48,8 @@ class TransportBar(QWidget):
         self.speed.setToolTip("Animation speed while playing")
         self.speed.setValue(round(ctrl.speed))
         self.speed.valueChanged.connect(ctrl.set_speed)
+        # after typing a speed, hand the keyboard back so Left/Right step again
+        self.speed.editingFinished.connect(self._return_focus)
         layout.addWidget(QLabel("Speed"))
         layout.addWidget(self.speed)
 
@@ -64,3 +66,9 @@ class TransportBar(QWidget):
     def _scrubbed(self, value: int) -> None:
         self.ctrl.pause()
         self.ctrl.set_step(value)
+
+    def _return_focus(self) -> None:
+        window = self.window()
+        plot = getattr(window, "contour", None)
+        if plot is not None and self.speed.hasFocus():
+            plot.setFocus()

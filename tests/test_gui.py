@@ -276,11 +276,13 @@ def test_course_action_restores_the_preset(window, qtbot):
 
 
 def test_log_scale_toggle(window, qtbot):
+    plot = window.loss.getPlotItem()
+    assert window.loss.log and plot.ctrl.logYCheck.isChecked()  # the default
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
-    assert window.loss.log and window.log_check.isChecked()
-    assert window.loss.getPlotItem().ctrl.logYCheck.isChecked()
-    window.log_check.setChecked(False)
-    assert not window.loss.log
+    assert not window.loss.log and not window.log_check.isChecked()
+    assert not plot.ctrl.logYCheck.isChecked()
+    window.log_check.setChecked(True)
+    assert window.loss.log and window.actions_by_key["log_loss"].isChecked()
 
 
 def test_diverged_run_is_marked_in_the_legend(window, qtbot):
