@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
+from sympy.printing.str import StrPrinter
 
 from engine.functions import Surface
 
@@ -461,8 +462,18 @@ def _lambdify(exprs):
     return sympy.lambdify((W1, W2), exprs, modules="numpy")
 
 
+class _Printer(StrPrinter):
+    """sympy's text, but in this parser's vocabulary (abs, e), so formulas read back in."""
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_Exp1(self, expr):
+        return "e"
+
+
 def _fmt(expr: sympy.Expr) -> str:
-    return sympy.sstr(expr, full_prec=False)
+    return _Printer({"full_prec": False}).doprint(expr)
 
 
 def _default_start(f, view) -> tuple[float, float]:
