@@ -27,7 +27,7 @@ PATH_COLORS = (
     "#ffd92f",  # yellow
 )
 
-MAX_GUI_STEPS = 20_000  # keeps a full re-run well under a second on a slow machine
+MAX_GUI_STEPS = 10_000  # a full re-run of a few runs stays within seconds on a slow machine
 
 
 @dataclass(frozen=True)

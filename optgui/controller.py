@@ -22,6 +22,7 @@ Signals:
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -57,6 +58,7 @@ class PlaygroundController(QObject):
         self._dirty: set[int] = set()  # runs waiting for the debounce timer
         self._speed = 8.0  # steps per second
         self._frame_budget = 0.0
+        self._last_tick = 0.0
 
         self._workers = WorkerThread(self)
         self._workers.worker.resultsReady.connect(self._on_results)
@@ -240,6 +242,7 @@ class PlaygroundController(QObject):
         if self._step >= self.max_step:
             self.set_step(0)
         self._frame_budget = 0.0
+        self._last_tick = 0.0
         self._player.start()
         self.playingChanged.emit(True)
 
@@ -264,7 +267,11 @@ class PlaygroundController(QObject):
         self._player.setInterval(max(1, round(1000 / rate)))
 
     def _tick(self) -> None:
-        self._frame_budget += self._speed * self._player.interval() / 1000.0
+        # advance by the time that really passed, so slow frames do not slow the animation
+        now = time.monotonic()
+        elapsed = min(now - self._last_tick, 0.25) if self._last_tick else 0.0
+        self._last_tick = now
+        self._frame_budget += self._speed * max(elapsed, self._player.interval() / 1000.0)
         advance = int(self._frame_budget)
         if advance <= 0:
             return

@@ -396,7 +396,7 @@ def test_closing_during_a_run_stops_the_worker_thread(qtbot):
     cfg = RunConfig.from_preset(COURSE)
     from dataclasses import replace
 
-    w.ctrl.set_config(replace(cfg, steps=20000))
+    w.ctrl.set_config(replace(cfg, steps=10000))
     assert w.ctrl.is_busy()
     thread = w.ctrl.worker_thread
     assert thread.isRunning()
