@@ -13,10 +13,8 @@ def create_application(argv: list[str] | None = None):
     """The running QApplication, created (with name, organisation and theme) if needed."""
     from PySide6.QtWidgets import QApplication
 
-    from optgui import qtfix
     from optgui.theme import apply_theme
 
-    qtfix.install()  # PySide6 6.12 + Python 3.11 would otherwise abort: see optgui/qtfix.py
     app = QApplication.instance()
     if app is None:
         app = QApplication([sys.argv[0] if sys.argv else "optgui", *(argv or [])])

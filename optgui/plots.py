@@ -20,11 +20,8 @@ from PySide6.QtGui import QColor, QFont, QImage, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from engine import Surface, Trajectory
-from optgui import qtfix
 from optgui.config import RunConfig
 from optgui.contours import ContourData, compute_contours
-
-qtfix.install()  # before any pyqtgraph item exists: see optgui/qtfix.py
 
 BACKGROUND = "#17171f"
 AXIS_COLOR = "#b8b8c8"
