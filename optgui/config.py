@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
-from engine import SURFACES, RunSpec, parse_spec
+from engine import SURFACES, RunSpec, Surface, parse_spec
 from engine.presets import COURSE, Preset
 
 # Distinct colours that read well on a dark viridis background and on the dark loss plot.
@@ -28,6 +29,13 @@ PATH_COLORS = (
 )
 
 MAX_GUI_STEPS = 10_000  # a full re-run of a few runs stays within seconds on a slow machine
+
+CUSTOM = "custom"  # RunConfig.surface of a surface typed by the user (RunConfig.expression)
+DEFAULT_VIEW = (-5.0, 5.0, -5.0, 5.0)
+DATA_SURFACE = "linear_regression"
+DEFAULT_DATA = (64, 0.5, 0)  # (samples n, noise σ, seed): what SURFACES["linear_regression"] uses
+MAX_DATA_SAMPLES = 10_000  # GUI limit: the loss is closed-form, but mini-batches index arrays
+MAX_EXPRESSION_LENGTH = 500  # engine.expression.MAX_LENGTH (not imported: sympy loads lazily)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,21 @@ class RunConfig:
     start: tuple[float, float]
     steps: int
     runs: tuple[RunEntry, ...] = ()
+    # The custom surface (used when surface == CUSTOM, kept otherwise so that switching back
+    # to "Custom" restores what was typed) and its view box (xmin, xmax, ymin, ymax).
+    expression: str = ""
+    view: tuple[float, float, float, float] | None = None
+    # linear_regression's synthetic data set: (samples n, noise σ, seed)
+    data: tuple[int, float, int] = DEFAULT_DATA
+
+    @property
+    def surface_key(self) -> tuple:
+        """Everything that defines the surface; equal keys mean the same surface object."""
+        if self.surface == CUSTOM:
+            return (CUSTOM, self.expression.strip(), tuple(self.view or DEFAULT_VIEW))
+        if self.surface == DATA_SURFACE:
+            return (DATA_SURFACE, tuple(self.data))
+        return (self.surface,)
 
     def run(self, run_id: int) -> RunEntry | None:
         for entry in self.runs:
@@ -95,6 +118,9 @@ class RunConfig:
                     {"spec": str(r.spec), "color": r.color, "enabled": r.enabled}
                     for r in self.runs
                 ],
+                "expression": self.expression,
+                "view": list(self.view) if self.view else None,
+                "data": list(self.data),
             }
         )
 
@@ -116,15 +142,28 @@ class RunConfig:
                     RunEntry(i + 1, parse_spec(str(item["spec"])), color,
                              bool(item.get("enabled", True)))
                 )
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            expression = str(data.get("expression", "") or "")
+            view = data.get("view")
+            view = None if view is None else tuple(float(v) for v in view)
+            n, noise, seed = data.get("data", DEFAULT_DATA)
+            data_set = (int(n), float(noise), int(seed))
+        except (KeyError, TypeError, AttributeError, OverflowError, json.JSONDecodeError) as exc:
             raise ValueError(f"unreadable configuration: {exc}") from None
-        if surface not in SURFACES:
+        if surface not in SURFACES and surface != CUSTOM:
             raise ValueError(f"unknown surface {surface!r}")
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError("start point must be finite")
         if not 0 <= steps <= MAX_GUI_STEPS:
             raise ValueError(f"steps out of range: {steps}")
-        return cls(surface, (x, y), steps, tuple(runs))
+        if len(expression) > MAX_EXPRESSION_LENGTH:
+            raise ValueError("custom expression too long")
+        if view is not None:
+            check_view(view)
+        check_data(*data_set)
+        config = cls(surface, (x, y), steps, tuple(runs), expression, view, data_set)
+        if surface == CUSTOM:
+            surface_for(config)  # an expression that no longer parses: fall back
+        return config
 
     @classmethod
     def from_preset(cls, preset: Preset = COURSE) -> RunConfig:
@@ -133,6 +172,61 @@ class RunConfig:
             for i, spec in enumerate(preset.specs())
         )
         return cls(preset.surface, tuple(preset.start), preset.steps, runs)
+
+
+def check_view(view) -> tuple[float, float, float, float]:
+    """A valid view box (xmin, xmax, ymin, ymax), or ValueError saying what is wrong."""
+    view = tuple(float(v) for v in view)
+    if len(view) != 4 or not all(math.isfinite(v) and abs(v) <= 1e6 for v in view):
+        raise ValueError("the view must be four finite numbers within ±1e6")
+    if not (view[0] < view[1] and view[2] < view[3]):
+        raise ValueError("the view's minimum must be smaller than its maximum (w1 and w2)")
+    return view
+
+
+def check_data(n: int, noise: float, seed: int) -> None:
+    if not 2 <= int(n) <= MAX_DATA_SAMPLES:
+        raise ValueError(f"the data set needs 2 to {MAX_DATA_SAMPLES} samples, got {n}")
+    if not (math.isfinite(noise) and 0 <= noise <= 100):
+        raise ValueError(f"the data noise must be in [0, 100], got {noise}")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"the data seed must be in [0, 2³²), got {seed}")
+
+
+@lru_cache(maxsize=8)
+def custom_base(expression: str) -> Surface:
+    """The custom surface for ``expression`` in the default view (sympy work, cached).
+
+    Raises :class:`engine.expression.ExpressionError` (a ValueError with ``position``). The
+    engine bounds the work (length, depth, exponent and gradient-size limits), but it can
+    still take about a second, so the controller calls this from its worker thread.
+    """
+    from engine.expression import surface_from_expression  # sympy: only when needed
+
+    return surface_from_expression(expression)
+
+
+@lru_cache(maxsize=16)
+def _surface_for_key(key: tuple) -> Surface:
+    kind = key[0]
+    if kind == CUSTOM:
+        _, expression, view = key
+        base = custom_base(expression)
+        # same compiled functions, another box: no second round of sympy
+        return base if tuple(base.view) == view else replace(base, view=view)
+    if kind == DATA_SURFACE and tuple(key[1]) != DEFAULT_DATA:
+        from engine.functions import make_linear_regression
+
+        n, noise, seed = key[1]
+        check_data(n, noise, seed)
+        return make_linear_regression(int(n), float(noise), int(seed))
+    return SURFACES[kind]
+
+
+def surface_for(config: RunConfig) -> Surface:
+    """The surface a configuration describes; the same object for the same ``surface_key``
+    (so the contour plot's per-surface cache holds). ValueError if it cannot be built."""
+    return _surface_for_key(config.surface_key)
 
 
 def playground_spec(name: str) -> RunSpec:

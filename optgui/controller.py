@@ -18,6 +18,13 @@ Signals:
 ``busyChanged(bool)``         the worker has (no) pending runs
 ``computed()``                every requested run has arrived (handy for tests and status)
 ``errorOccurred(str)``        a readable message for the status bar / a dialog
+``expressionRejected(str, str, int)``  a custom expression (text, message, 0-based position
+                              or -1) was refused; the previous surface and runs stay
+
+The surface is part of the configuration (a built-in name, a custom expression with its view
+box, or linear_regression's data set); :attr:`surface` is the one object built for it.
+Custom expressions are compiled by sympy in the worker thread (bounded by the engine, but up
+to about a second), so typing never freezes the window.
 """
 
 from __future__ import annotations
@@ -26,17 +33,59 @@ import time
 from dataclasses import replace
 from types import MappingProxyType
 
-from PySide6.QtCore import QObject, QTimer, Signal
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from engine import RunSpec, Trajectory, get_surface
-from optgui.config import MAX_GUI_STEPS, RunConfig, RunEntry
+from engine import RunSpec, Surface, Trajectory
+from optgui.config import (
+    CUSTOM,
+    DATA_SURFACE,
+    DEFAULT_VIEW,
+    MAX_GUI_STEPS,
+    RunConfig,
+    RunEntry,
+    check_data,
+    check_view,
+    surface_for,
+)
 from optgui.worker import RunRequest, RunResult, WorkerThread
 
 DEBOUNCE_MS = 150
 MAX_FRAME_RATE = 60
 
 
+class SurfaceBuilder(QObject):
+    """Compiles custom expressions off the GUI thread (it lives in the worker's thread).
+
+    Results carry the request's generation; the controller ignores all but the newest, so a
+    slow formula finishing after a faster, later one never replaces it.
+    """
+
+    built = Signal(object)  # (generation, text, view, Surface | None, message, position)
+
+    @Slot(object)
+    def build(self, job) -> None:
+        generation, text, view = job
+        try:
+            config = RunConfig(CUSTOM, (0.0, 0.0), 0, expression=text, view=view)
+            result = (generation, text, view, surface_for(config), "", -1)
+        except ValueError as exc:  # ExpressionError included; it knows the position
+            result = (generation, text, view, None, str(exc), getattr(exc, "position", -1))
+        except Exception as exc:  # noqa: BLE001 - never let a formula kill the worker thread
+            result = (generation, text, view, None,
+                      f"could not build the surface: {type(exc).__name__}: {exc}", -1)
+        self.built.emit(result)
+
+
+def defined_at(surface: Surface, point) -> bool:
+    """f and ∇f are finite at ``point`` (log(w1) is not defined for w1 < 0, …)."""
+    p = np.asarray(point, dtype=float)
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(surface.value(p)) and np.all(np.isfinite(surface.grad(p))))
+
+
 class PlaygroundController(QObject):
+    _buildRequested = Signal(object)
     configChanged = Signal(object)
     trajectoriesChanged = Signal()
     stepChanged = Signal(int)
@@ -45,10 +94,14 @@ class PlaygroundController(QObject):
     busyChanged = Signal(bool)
     computed = Signal()
     errorOccurred = Signal(str)
+    expressionRejected = Signal(str, str, int)
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._config = config or RunConfig.from_preset()
+        self._surface = surface_for(self._config)
+        self._expr_generation = 0
+        self._expr_pending = False
         self._trajectories: dict[int, Trajectory] = {}
         self._errors: dict[int, str] = {}
         self._step = 0
@@ -62,6 +115,11 @@ class PlaygroundController(QObject):
 
         self._workers = WorkerThread(self)
         self._workers.worker.resultsReady.connect(self._on_results)
+        self._builder = SurfaceBuilder()  # parentless: it moves to the worker's thread
+        self._builder.moveToThread(self._workers.thread)
+        self._workers.thread.finished.connect(self._builder.deleteLater)
+        self._buildRequested.connect(self._builder.build)
+        self._builder.built.connect(self._on_surface_built)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -80,8 +138,8 @@ class PlaygroundController(QObject):
         return self._config
 
     @property
-    def surface(self):
-        return get_surface(self._config.surface)
+    def surface(self) -> Surface:
+        return self._surface
 
     @property
     def step(self) -> int:
@@ -107,7 +165,7 @@ class PlaygroundController(QObject):
         return self._errors.get(run_id, "")
 
     def is_busy(self) -> bool:
-        return bool(self._expected) or bool(self._dirty)
+        return bool(self._expected) or bool(self._dirty) or self._expr_pending
 
     def is_playing(self) -> bool:
         return self._player.isActive()
@@ -118,9 +176,15 @@ class PlaygroundController(QObject):
 
     # ------------------------------------------------------------------ configuration
     def set_config(self, config: RunConfig) -> None:
-        """Replace everything (a preset, restored settings); every run is recomputed."""
-        surface_changed = config.surface != self._config.surface
+        """Replace everything (a preset, restored settings); every run is recomputed.
+
+        The configuration's surface must be buildable (ValueError otherwise, nothing changed).
+        """
+        surface = surface_for(config)
+        self._cancel_expression()
+        surface_changed = surface is not self._surface
         self._config = config
+        self._surface = surface
         if surface_changed:
             self._trajectories.clear()
             self.trajectoriesChanged.emit()
@@ -132,14 +196,106 @@ class PlaygroundController(QObject):
         self._schedule_all(immediate=True)
 
     def set_surface(self, name: str) -> None:
+        """Switch to a built-in surface, or to CUSTOM (the last typed expression, or the
+        current surface's formula as a starting point, in the current surface's view)."""
+        if name == CUSTOM:
+            if self._config.surface == CUSTOM:
+                return
+            cfg, current = self._config, self._surface
+            text = cfg.expression.strip() or current.expression or "w1^2 + w2^2"
+            view = cfg.view if cfg.expression.strip() and cfg.view else tuple(current.view)
+            self.set_expression(text, view)
+            return
         if name == self._config.surface:
             return
-        surface = get_surface(name)
-        self._config = replace(self._config, surface=name, start=tuple(surface.start))
+        config = replace(self._config, surface=name)
+        surface = surface_for(config)
+        self._cancel_expression()
+        self._install(replace(config, start=tuple(surface.start)), surface)
+
+    def set_expression(self, text: str, view=None) -> None:
+        """Use the custom surface ``text`` (in ``view``, default: the current custom view).
+
+        Asynchronous: the result arrives as a configChanged (accepted) or an
+        expressionRejected (refused; the current surface and runs are kept).
+        """
+        text = str(text).strip()
+        view = tuple(view) if view is not None else (self._config.view or DEFAULT_VIEW)
+        self._expr_generation += 1
+        if not text:
+            self._cancel_expression()
+            self.expressionRejected.emit(
+                text, "type a formula in w1 and w2 (or x and y), e.g. w1^2 + 3*w2^2", 0)
+            return
+        try:
+            view = check_view(view)
+        except ValueError as exc:
+            self._cancel_expression()
+            self.expressionRejected.emit(text, str(exc), -1)
+            return
+        cfg = self._config
+        if cfg.surface == CUSTOM and cfg.surface_key == (CUSTOM, text, view):
+            self._cancel_expression()
+            self.configChanged.emit(cfg)  # back to the current formula: views clear errors
+            return
+        was_busy = self.is_busy()
+        self._expr_pending = True
+        if not was_busy:
+            self.busyChanged.emit(True)
+        self._buildRequested.emit((self._expr_generation, text, view))
+
+    def set_view(self, view) -> None:
+        """A new view box for the custom surface (ValueError if it is not a valid box)."""
+        view = check_view(view)
+        if self._config.surface != CUSTOM:
+            raise ValueError("only a custom surface has an editable view")
+        if tuple(self._config.view or DEFAULT_VIEW) != view:
+            self.set_expression(self._config.expression, view)
+
+    def set_data(self, n: int, noise: float, seed: int) -> None:
+        """Rebuild linear_regression's data set (ValueError if out of range)."""
+        check_data(n, noise, seed)
+        data = (int(n), float(noise), int(seed))
+        if data == tuple(self._config.data):
+            return
+        config = replace(self._config, data=data)
+        if config.surface != DATA_SURFACE:
+            self._config = config
+            self.configChanged.emit(config)
+            return
+        self._install(config, surface_for(config))
+
+    def _install(self, config: RunConfig, surface: Surface) -> None:
+        """Make ``surface`` (built for ``config``) current and recompute every run."""
+        if not defined_at(surface, config.start):
+            config = replace(config, start=tuple(surface.start))
+        self._config = config
+        self._surface = surface
         self._trajectories.clear()
+        self._errors.clear()
         self.trajectoriesChanged.emit()
         self.configChanged.emit(self._config)
         self._schedule_all(immediate=True)
+
+    def _cancel_expression(self) -> None:
+        """Forget any expression being compiled (its result will be ignored)."""
+        self._expr_generation += 1
+        if self._expr_pending:
+            self._expr_pending = False
+            self._check_idle()
+
+    def _on_surface_built(self, result) -> None:
+        generation, text, view, surface, message, position = result
+        if generation != self._expr_generation:
+            return  # the user typed on, or chose another surface, meanwhile
+        self._expr_pending = False
+        if surface is None:
+            self.expressionRejected.emit(text, message, int(position))
+            self._check_idle()
+            return
+        self._install(
+            replace(self._config, surface=CUSTOM, expression=text, view=tuple(view)), surface
+        )
 
     def set_start(self, x: float, y: float) -> None:
         start = (float(x), float(y))
@@ -312,7 +468,7 @@ class PlaygroundController(QObject):
         cfg = self._config
         request = RunRequest(
             generation=gen,
-            surface=get_surface(cfg.surface),
+            surface=self._surface,
             start=cfg.start,
             steps=cfg.steps,
             runs=tuple((rid, cfg.run(rid).spec) for rid in ids),

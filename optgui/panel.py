@@ -8,9 +8,10 @@ own signals while they sync so that a sync never echoes back as an edit.
 
 from __future__ import annotations
 
+import html
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -36,13 +38,41 @@ from PySide6.QtWidgets import (
 
 from engine import REGISTRY, SURFACES, parse_spec
 from engine.optimizers import FAMILIES, Hyper, format_value
-from optgui.config import MAX_GUI_STEPS, RunEntry, playground_spec
+from optgui.config import (
+    CUSTOM,
+    DATA_SURFACE,
+    DEFAULT_VIEW,
+    MAX_DATA_SAMPLES,
+    MAX_GUI_STEPS,
+    RunEntry,
+    check_view,
+    playground_spec,
+)
 from optgui.controller import PlaygroundController
 from optgui.plots import legend_text
 from optgui.widgets import NumberSpinBox, blocked, swatch_icon
 
 INT_LIMIT = 2**31 - 1
 ERROR_STYLE = "color: #ff6b6b;"
+
+
+def _mono_font() -> QFont:
+    mono = QFont("DejaVu Sans Mono")
+    mono.setStyleHint(QFont.StyleHint.Monospace)
+    return mono
+
+
+def _pretty(formula: str) -> str:
+    """sympy's ``0.1*w1**2`` as ``0.1·w1^2``: easier to read, and the parser reads it back."""
+    return formula.replace("**", "^").replace("*", "·")
+
+
+def _compact(spin: QWidget, minimum: int = 56) -> QWidget:
+    """Let a spin box shrink below the width of its widest possible value (±1e6, 2³¹),
+    so the setup dock keeps its width."""
+    spin.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    spin.setMinimumWidth(minimum)
+    return spin
 
 
 def _hint(label: QLabel) -> QLabel:
@@ -52,7 +82,15 @@ def _hint(label: QLabel) -> QLabel:
 
 
 class SurfaceBox(QGroupBox):
-    """Surface choice (with its formula), start point and number of steps."""
+    """Surface choice (with its formula), start point and number of steps.
+
+    "Custom expression…" opens a formula field: typing is debounced, the controller compiles
+    the formula in its worker thread, and a refused formula is explained right below the
+    field with the offending character marked, while the last good surface stays in place.
+    linear_regression shows its data set (samples, noise, seed) instead.
+    """
+
+    EXPRESSION_DEBOUNCE_MS = 400
 
     def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
         super().__init__("Surface", parent)
@@ -62,9 +100,90 @@ class SurfaceBox(QGroupBox):
 
         self.surface_combo = QComboBox()
         self.surface_combo.setToolTip("The function f(w1, w2) the optimizers minimize")
+        self.surface_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.surface_combo.setMinimumContentsLength(16)
         self.surface_combo.currentIndexChanged.connect(self._surface_chosen)
         layout.addRow("Function", self.surface_combo)
+
+        # -- custom expression: formula field, inline error, view box
+        self.custom_box = QWidget()
+        custom = QFormLayout(self.custom_box)
+        custom.setContentsMargins(0, 0, 0, 0)
+        custom.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.expression_edit = QLineEdit()
+        self.expression_edit.setObjectName("expression")
+        self.expression_edit.setPlaceholderText("e.g. w1^2 + 3*w2^2 + sin(2*w1)")
+        self.expression_edit.setFont(_mono_font())
+        self.expression_edit.setToolTip(
+            "f in w1, w2 (or x, y): numbers, + − * / and ^ or ** for powers, parentheses, pi, "
+            "e and sin cos tan exp log sqrt abs tanh sinh cosh arctan arcsin arccos. "
+            "Parsed by a whitelist, never evaluated as code; ∇f and the Hessian are derived "
+            "symbolically."
+        )
+        self.expression_edit.textEdited.connect(self._expression_typed)
+        self.expression_edit.returnPressed.connect(self._submit_expression)
+        custom.addRow("f(w1, w2) =", self.expression_edit)
+        self.expression_message = QLabel()
+        self.expression_message.setObjectName("expressionMessage")
+        self.expression_message.setWordWrap(True)
+        self.expression_message.setTextFormat(Qt.TextFormat.RichText)
+        self.expression_message.setStyleSheet(ERROR_STYLE)
+        self.expression_message.hide()
+        custom.addRow(self.expression_message)
+        self.view_spins: list[QDoubleSpinBox] = []
+        for axis in ("w1", "w2"):
+            row = QHBoxLayout()
+            for i in range(2):
+                spin = QDoubleSpinBox()
+                spin.setRange(-1e6, 1e6)
+                spin.setDecimals(2)
+                spin.setSingleStep(0.5)
+                spin.setKeyboardTracking(False)
+                spin.setObjectName(f"view-{axis}-{'max' if i else 'min'}")
+                spin.setToolTip(f"The contour's {'largest' if i else 'smallest'} {axis} "
+                                "(the custom surface's view box)")
+                spin.valueChanged.connect(self._view_edited)
+                row.addWidget(_compact(spin), 1)
+                if i == 0:
+                    row.addWidget(QLabel(f"≤ {axis} ≤"))
+                self.view_spins.append(spin)
+            custom.addRow("View" if axis == "w1" else "", row)
+        layout.addRow(self.custom_box)
+        self._expression_timer = QTimer(self)
+        self._expression_timer.setSingleShot(True)
+        self._expression_timer.setInterval(self.EXPRESSION_DEBOUNCE_MS)
+        self._expression_timer.timeout.connect(self._submit_expression)
+
+        # -- linear_regression: the data set
+        self.data_box = QWidget()
+        data_row = QHBoxLayout(self.data_box)
+        data_row.setContentsMargins(0, 0, 0, 0)
+        self.data_n = QSpinBox()
+        self.data_n.setRange(2, MAX_DATA_SAMPLES)
+        self.data_n.setPrefix("n = ")
+        self.data_n.setToolTip("Number of samples (x, y) in the data set; "
+                               "an epoch of batch-B SGD is n/B steps")
+        self.data_noise = QDoubleSpinBox()
+        self.data_noise.setRange(0.0, 100.0)
+        self.data_noise.setDecimals(2)
+        self.data_noise.setSingleStep(0.1)
+        self.data_noise.setPrefix("σ = ")
+        self.data_noise.setToolTip("Noise of the data: y = 2·x − 1 + σ·N(0, 1)")
+        self.data_seed = QSpinBox()
+        self.data_seed.setRange(0, INT_LIMIT)
+        self.data_seed.setPrefix("seed ")
+        self.data_seed.setToolTip("Seed of the synthetic data set (mini-batches use the run's "
+                                  "own seed)")
+        for w in (self.data_n, self.data_noise, self.data_seed):
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(self._data_edited)
+            data_row.addWidget(_compact(w, 70), 1)
+        self.data_label = QLabel("Data")
+        layout.addRow(self.data_label, self.data_box)
+
         self.formula = _hint(QLabel())
+        self.formula.setObjectName("surfaceFormula")
         self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addRow(self.formula)
 
@@ -79,7 +198,7 @@ class SurfaceBox(QGroupBox):
             spin.setPrefix(f"{name} = ")
             spin.setToolTip(f"Start value of {name} (or click on the contour plot)")
             spin.valueChanged.connect(self._start_edited)
-            start_row.addWidget(spin)
+            start_row.addWidget(_compact(spin, 90))
         layout.addRow("Start", start_row)
 
         self.steps = QSpinBox()
@@ -90,13 +209,15 @@ class SurfaceBox(QGroupBox):
         layout.addRow("Steps", self.steps)
 
         ctrl.configChanged.connect(self.sync)
+        ctrl.expressionRejected.connect(self._expression_rejected)
         self.sync()
 
     def sync(self, *_):
         cfg = self.ctrl.config
+        names = list(SURFACES) + [CUSTOM]
         with blocked(self.surface_combo):
-            names = [self.surface_combo.itemData(i) for i in range(self.surface_combo.count())]
-            if names != list(SURFACES):
+            current = [self.surface_combo.itemData(i) for i in range(self.surface_combo.count())]
+            if current != names:
                 self.surface_combo.clear()
                 for name, surface in SURFACES.items():
                     self.surface_combo.addItem(surface.title, name)
@@ -105,12 +226,40 @@ class SurfaceBox(QGroupBox):
                         f"{surface.name}: f = {surface.formula}",
                         Qt.ItemDataRole.ToolTipRole,
                     )
-            self.surface_combo.setCurrentIndex(list(SURFACES).index(cfg.surface))
-        surface = SURFACES[cfg.surface]
-        text = f"f(w1, w2) = {surface.formula}"
+                self.surface_combo.insertSeparator(self.surface_combo.count())
+                self.surface_combo.addItem("Custom expression…", CUSTOM)
+                self.surface_combo.setItemData(
+                    self.surface_combo.count() - 1,
+                    "Type your own f(w1, w2); starts from the current surface's formula",
+                    Qt.ItemDataRole.ToolTipRole,
+                )
+            self.surface_combo.setCurrentIndex(self.surface_combo.findData(cfg.surface))
+        surface = self.ctrl.surface
+        custom = cfg.surface == CUSTOM
+        self.custom_box.setVisible(custom)
+        is_data = cfg.surface == DATA_SURFACE
+        self.data_box.setVisible(is_data)
+        self.data_label.setVisible(is_data)
+        if custom:
+            if not self.expression_edit.hasFocus() and not self._expression_timer.isActive():
+                self.expression_edit.setText(cfg.expression)
+            if self.expression_edit.text().strip() == cfg.expression.strip():
+                self.clear_expression_message()
+            view = cfg.view or DEFAULT_VIEW
+            with blocked(*self.view_spins):
+                for spin, v in zip(self.view_spins, view, strict=True):
+                    spin.setValue(v)
+        with blocked(self.data_n, self.data_noise, self.data_seed):
+            n, noise, seed = cfg.data
+            self.data_n.setValue(int(n))
+            self.data_noise.setValue(float(noise))
+            self.data_seed.setValue(int(seed))
+        pretty = _pretty if custom else str
+        text = f"f(w1, w2) = {pretty(surface.formula)}"
         if surface.gradient_formula:
-            text += f"\n∇f = {surface.gradient_formula}"
+            text += f"\n∇f = {pretty(surface.gradient_formula)}"
         self.formula.setText(text)
+        self.formula.setToolTip(surface.description)
         with blocked(self.start_x, self.start_y):
             self.start_x.setValue(cfg.start[0])
             self.start_y.setValue(cfg.start[1])
@@ -119,8 +268,84 @@ class SurfaceBox(QGroupBox):
 
     def _surface_chosen(self, index: int) -> None:
         name = self.surface_combo.itemData(index)
-        if name:
+        if not name:
+            return
+        try:
             self.ctrl.set_surface(name)
+        except ValueError as exc:
+            self.ctrl.errorOccurred.emit(str(exc))
+            self.sync()
+            return
+        if name == CUSTOM:  # show the field at once, even while the formula compiles
+            self.custom_box.setVisible(True)
+            self.data_box.setVisible(False)
+            self.data_label.setVisible(False)
+            if self.ctrl.config.surface != CUSTOM:
+                self.expression_edit.setText(
+                    self.ctrl.config.expression or self.ctrl.surface.expression
+                )
+                with blocked(*self.view_spins):
+                    for spin, v in zip(self.view_spins, self.ctrl.surface.view, strict=True):
+                        spin.setValue(v)
+            self.expression_edit.setFocus()
+
+    # -- custom expression -------------------------------------------------------------
+    def _expression_typed(self, _text: str) -> None:
+        self._expression_timer.start()  # debounce: compile when the typing pauses
+
+    def _submit_expression(self) -> None:
+        self._expression_timer.stop()
+        self.ctrl.set_expression(self.expression_edit.text(), self._view())
+
+    def _view(self) -> tuple[float, float, float, float]:
+        return tuple(spin.value() for spin in self.view_spins)
+
+    def _view_edited(self, *_):
+        if self.ctrl.config.surface != CUSTOM:
+            return
+        try:
+            check_view(self._view())
+        except ValueError as exc:
+            self.show_expression_message(str(exc))
+            return
+        self._submit_expression()
+
+    def _expression_rejected(self, text: str, message: str, position: int) -> None:
+        if text != self.expression_edit.text().strip():
+            return  # about an older text than the one in the field
+        self.show_expression_message(message, text, position)
+
+    def show_expression_message(self, message: str, text: str = "", position: int = -1) -> None:
+        """Explain a refused formula; mark the character at ``position`` (0-based)."""
+        parts = []
+        if text and 0 <= position <= len(text):
+            before, at, after = text[:position], text[position:position + 1], text[position + 1:]
+            mark = (f"<span style='background:#7a1f2b; color:#ffffff; "
+                    f"text-decoration: underline'>{html.escape(at or ' ')}</span>")
+            parts.append(
+                "<span style='font-family: monospace; color: #e8e8f0'>"
+                f"{html.escape(before)}{mark}{html.escape(after)}</span>"
+            )
+        parts.append(html.escape(message))
+        keeping = self.ctrl.surface.formula if self.ctrl.config.surface == CUSTOM \
+            else self.ctrl.surface.title
+        parts.append(f"<span style='color:#b8b8c8'>Keeping {html.escape(keeping)}.</span>")
+        self.expression_message.setText("<br>".join(parts))
+        self.expression_message.show()
+        self.expression_edit.setStyleSheet("QLineEdit { border: 1px solid #ff6b6b; }")
+
+    def clear_expression_message(self) -> None:
+        self.expression_message.clear()
+        self.expression_message.hide()
+        self.expression_edit.setStyleSheet("")
+
+    # -- data set and start ------------------------------------------------------------
+    def _data_edited(self, *_):
+        try:
+            self.ctrl.set_data(self.data_n.value(), self.data_noise.value(),
+                               self.data_seed.value())
+        except ValueError as exc:
+            self.ctrl.errorOccurred.emit(str(exc))
 
     def _start_edited(self, *_):
         self.ctrl.set_start(self.start_x.value(), self.start_y.value())
