@@ -372,7 +372,8 @@ def to_markdown(
             items = [f"${q.latex}_{{0}} = {_inline(q.value)}$" if _indexable(q.latex)
                      else f"${q.latex} = {_inline(q.value)}$" for q in init.state
                      if _showable(q.value) and q.name.rsplit(".", 1)[-1] != "t"]
-            out += ["Initial state: " + ", ".join(items) + ".", ""]
+            if items:
+                out += ["Initial state: " + ", ".join(items) + ".", ""]
         if not np.allclose(traj.points[0], w0):
             out += [f"This run starts at $w_0 = {_row_vec_tex(traj.points[0])}$.", ""]
         for note in init.notes:
@@ -489,7 +490,8 @@ def to_latex(
             items = [f"${q.latex}_{{0}} = {_inline(q.value)}$" if _indexable(q.latex)
                      else f"${q.latex} = {_inline(q.value)}$" for q in init.state
                      if _showable(q.value) and q.name.rsplit(".", 1)[-1] != "t"]
-            out += ["Initial state: " + ", ".join(items) + ".", ""]
+            if items:
+                out += ["Initial state: " + ", ".join(items) + ".", ""]
         if not np.allclose(traj.points[0], w0):
             out += [f"This run starts at $w_0 = {_row_vec_tex(traj.points[0])}$.", ""]
         for note in init.notes:

@@ -119,7 +119,7 @@ def tex_row(v: Any, digits: int = DIGITS) -> str:
     arr = np.asarray(v, dtype=float)
     if arr.ndim == 0:
         return tex_num(arr.item(), digits)
-    return r"\left(" + r",\ ".join(tex_num(x, digits) for x in arr) + r"\right)"
+    return "(" + r",\ ".join(tex_num(x, digits) for x in arr) + ")"
 
 
 def _freeze(v: Any) -> Value:

@@ -80,7 +80,7 @@ def test_course_derivation_has_the_course_table_numbers():
                 "(−3.4351975,", "−1.0513168)", "(−4.6002548, −1.6008245)"]:
         assert vec in md
     # and the derivation itself writes the course's steps with numbers substituted
-    assert r"\nabla f\left(-5,\ -2\right)" in md
+    assert r"\nabla f(-5,\ -2)" in md
     assert r"\begin{pmatrix}-4.6 \\ 1.2\end{pmatrix}" in md
 
 
