@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_central()
         self._build_dock()
+        self._build_step_docks()
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._connect()
@@ -103,6 +104,8 @@ class MainWindow(QMainWindow):
           "Ctrl+Shift+E", "Save the contour picture as PNG")
         A("export_loss", "Export loss-plot PNG…", lambda: self.export_loss_png(), None,
           "Save the loss plot as PNG")
+        A("export_derivation", "Export derivation…", lambda: self.export_derivation(), None,
+          "Write out the first iterations of every shown run, as Markdown or LaTeX")
         A("quit", "Quit", self.close, QKeySequence.StandardKey.Quit, "Quit optgui")
         A("fit", "Fit view", self._fit_view, "Ctrl+0", "Show the surface's whole default view",
           "fit")
@@ -174,11 +177,34 @@ class MainWindow(QMainWindow):
         remove.triggered.connect(self.panel.run_list.remove_selected)
         self.panel.run_list.list.addAction(remove)
 
+    def _build_step_docks(self) -> None:
+        """The step inspector (shown) and the 3-D view (hidden; OpenGL loads on first show),
+        both on the right; each follows the controller by itself."""
+        from optgui.inspector import StepInspector
+        from optgui.view3d import Surface3DView
+
+        self.inspector = StepInspector(self.ctrl)
+        self.inspector_dock = QDockWidget("Step inspector", self)
+        self.inspector_dock.setObjectName("inspectorDock")
+        self.inspector_dock.setWidget(self.inspector)
+        self.inspector_dock.setMinimumWidth(320)
+        self.inspector_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+I"))
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
+        self.view3d = Surface3DView(self.ctrl)
+        self.view3d_dock = QDockWidget("3-D view", self)
+        self.view3d_dock.setObjectName("view3dDock")
+        self.view3d_dock.setWidget(self.view3d)
+        self.view3d_dock.toggleViewAction().setText("3-D view")
+        self.view3d_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+3"))
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.view3d_dock)
+        self.splitDockWidget(self.view3d_dock, self.inspector_dock, Qt.Orientation.Vertical)
+        self.view3d_dock.hide()
+
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions_by_key
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for key in ("export_csv", "export_contour", "export_loss"):
+        for key in ("export_csv", "export_contour", "export_loss", "export_derivation"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
@@ -191,6 +217,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(a["fit"])
         view_menu.addAction(a["log_loss"])
         view_menu.addAction(self.dock.toggleViewAction())
+        view_menu.addAction(self.inspector_dock.toggleViewAction())
+        view_menu.addAction(self.view3d_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["shortcuts"])
         help_menu.addAction(a["about"])
@@ -355,6 +383,38 @@ class MainWindow(QMainWindow):
             return False
         return self._write(path, lambda: png_bytes(self.loss.render_image()), "loss-plot PNG")
 
+    def export_derivation(self, path: str | None = None, iterations: int | None = None) -> bool:
+        """The first k iterations of every shown run worked out (engine.derivation), as
+        Markdown or LaTeX by the file's suffix."""
+        from PySide6.QtWidgets import QInputDialog
+
+        if iterations is None:
+            iterations, ok = QInputDialog.getInt(
+                self, "Export derivation", "Iterations to write out for every run:", 2, 1,
+                max(1, min(50, self.ctrl.max_step)))
+            if not ok:
+                return False
+        if not path:
+            folder = self._setting("lastExportDir", str(Path.cwd()))
+            name = str(Path(folder) / self.default_filename("derivation.md"))
+            md, tex = "Markdown (*.md)", "LaTeX (*.tex)"
+            path, chosen = QFileDialog.getSaveFileName(
+                self, "Export derivation", name, f"{md};;{tex}")
+            if not path:
+                return False
+            if Path(path).suffix.lower() not in (".md", ".tex"):
+                path += ".tex" if chosen == tex else ".md"
+            self._set_setting("lastExportDir", str(Path(path).parent))
+        trajs, cfg = self._shown_trajectories(), self.ctrl.config
+
+        def render() -> str:
+            from engine.derivation import to_latex, to_markdown
+
+            write = to_latex if Path(path).suffix.lower() == ".tex" else to_markdown
+            return write(self.ctrl.surface, trajs, cfg.start, iterations=int(iterations))
+
+        return self._write(path, render, "derivation")
+
     # ------------------------------------------------------------------ settings
     def _settings(self) -> QSettings | None:
         return QSettings("optgui", "optgui") if self._use_settings else None
@@ -423,6 +483,7 @@ SHORTCUTS = (
     ("Ctrl+E", "export trajectories CSV"),
     ("Ctrl+Shift+E", "export contour PNG"),
     ("Ctrl+L", "log-scale loss"),
+    ("Ctrl+I / Ctrl+3", "step inspector / 3-D view"),
     ("Ctrl+0", "fit the contour view"),
     ("Delete", "remove the selected run (in the list)"),
     ("Click on the contour", "move the start point"),
