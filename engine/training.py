@@ -85,7 +85,7 @@ class TrainConfig:
     ``lr`` from here. ``train_limit`` uses only the first N training samples. ``log_every``
     is the number of batch rounds between :class:`BatchProgress` events (default: about
     20 per epoch). ``device`` is ``"cpu"``, ``"cuda"`` or None (CUDA when available).
-    ``threads`` sets torch's CPU threads for the run (None leaves torch's default).
+    ``threads`` sets torch's CPU threads for the run (None: :func:`default_threads`).
     """
 
     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
@@ -149,6 +149,22 @@ class TrainConfig:
     @property
     def n_linear(self) -> int:
         return self.layers + 1
+
+
+MAX_DEFAULT_THREADS = 4
+
+
+def default_threads() -> int:
+    """CPU threads for a run when the user did not choose: all cores but one, at most 4.
+
+    One core stays free for the window's event loop (and everyone else on a shared
+    machine). Oversubscribing is catastrophic here: on a 2-core machine busy with another
+    process, 2 torch threads trained this network 15–30× *slower* than 1 thread (36,000 vs
+    1,600–2,700 samples/s), because OpenMP threads wait for each other whenever one is
+    descheduled. The matrices (batch 512 × 128 units) gain little beyond a few threads.
+    """
+    cores = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_THREADS, cores - 1))
 
 
 def with_default_lr(run: RunSpec, lr: float) -> RunSpec:
@@ -574,8 +590,7 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
     import torch.nn.functional as F
 
     old_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads or default_threads())
     try:
         device = resolve_device(config.device)
         if data is None:
@@ -709,8 +724,7 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
                 return
         yield finished(False, config.epochs)
     finally:
-        if config.threads:
-            torch.set_num_threads(old_threads)
+        torch.set_num_threads(old_threads)
 
 
 def _closure(model, opt, xb, yb):

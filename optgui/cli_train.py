@@ -105,7 +105,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="write the metrics per optimizer and epoch")
     p.add_argument("--png", metavar="FILE", help="save the curves as a PNG picture")
     p.add_argument("--threads", type=_int_in(*LIMITS["threads"]), metavar="N",
-                   help="CPU threads for torch (default: torch's choice)")
+                   help="CPU threads for torch (default: all cores but one, at most 4)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default: CUDA if available)")
     p.set_defaults(func=run_train)

@@ -235,13 +235,21 @@ def test_stop_during_evaluation(toy):
     assert events[-1].stopped and sum(isinstance(e, EpochResult) for e in events) == 1
 
 
-def test_closing_the_generator_restores_threads(toy):
+def test_closing_the_generator_restores_threads(toy, monkeypatch):
     torch.set_num_threads(1)
     gen = train(tiny(threads=2), toy)
     assert isinstance(next(gen), TrainingStarted)
     assert torch.get_num_threads() == 2
     gen.close()
     assert torch.get_num_threads() == 1
+    # by default: all cores but one (one stays free for the window), at most 4
+    monkeypatch.setattr(T.os, "cpu_count", lambda: 2)
+    gen = train(tiny(), toy)
+    next(gen)
+    assert torch.get_num_threads() == 1
+    gen.close()
+    monkeypatch.setattr(T.os, "cpu_count", lambda: 16)
+    assert T.default_threads() == 4
 
 
 def test_stop_is_fast_on_a_course_sized_model(toy):
@@ -592,14 +600,10 @@ def test_lab_result_on_real_fashion_mnist():
         data = D.load_fashion_mnist()
     except D.DataError as exc:
         pytest.skip(f"Fashion-MNIST is not installed here ({exc})")
-    torch.set_num_threads(2)
-    try:
-        config = TrainConfig(epochs=2, optimizers=("sgd", "adam(beta1=0.9,beta2=0.999)"))
-        history = TrainingHistory()
-        for event in train(config, data):
-            history.add(event)
-    finally:
-        torch.set_num_threads(1)
+    config = TrainConfig(epochs=2, optimizers=("sgd", "adam(beta1=0.9,beta2=0.999)"))
+    history = TrainingHistory()
+    for event in train(config, data):
+        history.add(event)
     sgd, adam = (history.last(name) for name in config.labels)
     print(f"\nsgd: {sgd}\nadam: {adam}")
     assert sgd.val_acc < 0.2
