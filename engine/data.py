@@ -19,9 +19,9 @@ labels 0–9, and for the standard locations the real set's 60,000/10,000 sample
 problem is a :class:`DataError` whose message names the file and says what to do.
 
 Loading keeps the pixels as one uint8 tensor per split (47 MB for the training set): the
-training code converts the whole tensor to float32 in [0, 1] once on its device, so there is
-no per-sample PIL conversion or transform on the training path (the course's
-``ToTensor`` through a ``DataLoader`` spends most of its time there). torch is imported
+training code moves it to its device once and scales each gathered batch to float32 in
+[0, 1], so there is no per-sample PIL conversion or transform on the training path (the
+course's ``ToTensor`` through a ``DataLoader`` spends most of its time there). torch is imported
 lazily: this module is on the GUI's start-up path.
 """
 

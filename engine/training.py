@@ -596,8 +596,10 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
         if data is None:
             data = load_fashion_mnist(config.data_dir)
         n_train = min(config.train_limit or data.n_train, data.n_train)
-        # the whole set converted once: uint8 -> float32 in [0, 1] (ToTensor's scaling)
-        X = data.train_x[:n_train].to(device).to(torch.float32).div_(255.0)
+        # pixels stay uint8 on the device; each batch is gathered once (shared by all
+        # optimizers) and scaled to [0, 1] as ToTensor does. Cheaper than converting the
+        # whole set up front: a quarter of the memory traffic per gather, no 188 MB copy.
+        X = data.train_x[:n_train].to(device)
         Y = data.train_y[:n_train].to(device)
         Xv = data.test_x.to(device).to(torch.float32).div_(255.0)
         Yv = data.test_y.to(device)
@@ -659,7 +661,7 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
                     yield finished(True, epoch - 1)
                     return
                 idx = perm[b * bs:(b + 1) * bs]
-                xb, yb = X[idx], Y[idx]
+                xb, yb = X[idx].to(torch.float32).div_(255.0), Y[idx]
                 nb = int(idx.shape[0])
                 for i in range(n_opt):
                     if not active[i]:

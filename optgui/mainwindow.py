@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QSplitter,
@@ -231,6 +232,7 @@ class MainWindow(QMainWindow):
         tools.addSeparator()
         tools.addAction(a["export_csv"])
         tools.addAction(a["fit"])
+        self._build_catalogue_ui(run_menu, view_menu, tools)
         for button in tools.findChildren(QWidget):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
@@ -309,6 +311,53 @@ class MainWindow(QMainWindow):
         self.ctrl.set_step(0)
         self.contour.reset_view()
         self.statusBar().showMessage(COURSE.title, 5000)
+
+    def _build_catalogue_ui(self, run_menu, view_menu, tools) -> None:
+        """Demonstration presets (Run menu) and step overlays (View menu, toolbar button);
+        the parts live in optgui/presets.py and optgui/overlays.py."""
+        from PySide6.QtWidgets import QToolButton
+
+        from optgui.overlays import StepOverlays, make_overlay_actions
+        from optgui.presets import WINDOW_PRESETS
+
+        after_course = run_menu.actions()[1]
+        for preset in WINDOW_PRESETS:
+            action = QAction(preset.title, self)
+            action.setObjectName(f"preset-{preset.key}")
+            action.setToolTip(preset.tip)
+            action.setStatusTip(preset.tip)
+            action.triggered.connect(lambda _checked=False, p=preset: self.load_preset(p))
+            run_menu.insertAction(after_course, action)
+            self.actions_by_key[f"preset_{preset.key}"] = action
+        self.overlays = StepOverlays(self.contour, self.ctrl, self)
+        self.overlay_actions = make_overlay_actions(self, self.overlays, self._settings)
+        view_menu.addSection("Overlays at the current step")
+        overlay_menu = QMenu("Overlays", self)
+        overlay_menu.setToolTipsVisible(True)
+        for action in self.overlay_actions:
+            view_menu.addAction(action)
+            overlay_menu.addAction(action)
+        button = QToolButton()
+        button.setText("Overlays")
+        button.setToolTip("Arrows at the current step of the selected run: gradient, update, "
+                          "momentum, SAM's perturbation")
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setMenu(overlay_menu)
+        tools.addSeparator()
+        tools.addWidget(button)
+
+    def load_preset(self, preset) -> None:
+        """Load a WindowPreset: its runs, the run to select and the overlays it needs."""
+        self.ctrl.pause()
+        self.ctrl.set_config(preset.config)
+        self.ctrl.select_run(preset.config.runs[preset.select].run_id)
+        for action in self.overlay_actions:
+            if action.objectName().removeprefix("overlay-") in preset.overlays:
+                action.setChecked(True)
+        self._log_toggled(preset.log_loss)
+        self.ctrl.set_step(0)
+        self.contour.reset_view()
+        self.statusBar().showMessage(preset.tip, 8000)
 
     def show_about(self) -> None:
         QMessageBox.about(
