@@ -510,6 +510,18 @@ class RunList(QGroupBox):
         self.ctrl.set_run_enabled(rid, item.checkState() == Qt.CheckState.Checked)
 
 
+def _parse_spec_text(text: str):
+    """parse_spec, with every failure as a ValueError: a typed number too large for a float
+    (gd(lr=1000…0)) raises OverflowError in the parser, which must not escape a slot."""
+    try:
+        return parse_spec(text)
+    except ValueError:
+        raise
+    except (OverflowError, RecursionError, TypeError) as exc:
+        raise ValueError(f"bad optimizer spec: a value is too large or malformed ({exc})") \
+            from None
+
+
 class HyperForm(QGroupBox):
     """The selected run's hyperparameters, generated from its OptimizerSpec.
 
@@ -631,6 +643,11 @@ class HyperForm(QGroupBox):
         if hyper.kind == "float":
             spin = NumberSpinBox(lo=hyper.lo, hi=hyper.hi, valid=hyper.contains)
             spin.valueChanged.connect(lambda v, n=name: self._value_edited(n, float(v)))
+            spin.outOfRange.connect(
+                lambda text, h=hyper: self.show_message(
+                    f"{h.name}={text} is out of range: {h.name} must be {h.range_text()}; "
+                    "the run keeps its last value")
+            )
             return spin
         if hyper.kind == "spec":
             edit = QLineEdit()
@@ -685,7 +702,7 @@ class HyperForm(QGroupBox):
 
     def _nested_edited(self, name: str, edit: QLineEdit) -> None:
         try:
-            inner = parse_spec(edit.text())
+            inner = _parse_spec_text(edit.text())
         except ValueError as exc:
             self.show_message(str(exc))
             return
@@ -696,7 +713,7 @@ class HyperForm(QGroupBox):
         if entry is None:
             return
         try:
-            spec = parse_spec(text)
+            spec = _parse_spec_text(text)
         except ValueError as exc:
             self.show_message(str(exc))
             return

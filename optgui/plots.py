@@ -143,6 +143,11 @@ class ContourPlot(pg.PlotWidget):
         )
         self.minima.setZValue(5)
         plot.addItem(self.minima)
+        self.local_minima = pg.ScatterPlotItem(
+            symbol="star", size=15, brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen("#ffffff", width=1.5)
+        )
+        self.local_minima.setZValue(5)
+        plot.addItem(self.local_minima)
         self.start_marker = pg.ScatterPlotItem(
             symbol="s", size=11, brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen("#ffffff", width=2)
         )
@@ -198,6 +203,15 @@ class ContourPlot(pg.PlotWidget):
             )
         else:
             self.minima.setData([], [])
+        local = getattr(surface, "local_minima", ())
+        if local:  # hollow stars: minima worth seeing that are not global (sharp_flat's hole)
+            m = np.asarray(local, dtype=float)
+            self.local_minima.setData(m[:, 0], m[:, 1])
+            self.local_minima.setToolTip(
+                "Local minima: " + ", ".join(f"({a:.3g}, {b:.3g})" for a, b in local)
+            )
+        else:
+            self.local_minima.setData([], [])
         self.reset_view()
 
     def reset_view(self) -> None:

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import QDoubleSpinBox
 
@@ -38,6 +38,8 @@ class NumberSpinBox(QDoubleSpinBox):
     and steps by the leading significant digit, so one arrow click changes lr=0.4 to 0.5 and
     eps=1e-8 to 2e-8 instead of being stuck at a fixed decimal step."""
 
+    outOfRange = Signal(str)  # typed text: a number outside the allowed range
+
     def __init__(
         self,
         parent=None,
@@ -64,12 +66,19 @@ class NumberSpinBox(QDoubleSpinBox):
     def validate(self, text: str, pos: int):
         t = text.strip()
         if _FULL.match(t):
+            # a complete number outside the range is not accepted (Qt would silently clamp
+            # lr=1e9 to the maximum); fixup() then reports it and restores the last value
+            if not self._inside(float(t)):
+                return QValidator.State.Intermediate, text, pos
             return QValidator.State.Acceptable, text, pos
         if _PARTIAL.match(t):
             return QValidator.State.Intermediate, text, pos
         return QValidator.State.Invalid, text, pos
 
     def fixup(self, text: str) -> str:
+        t = text.strip()
+        if _FULL.match(t) and not self._inside(float(t)):
+            self.outOfRange.emit(t)
         return self.textFromValue(self.value())
 
     def stepBy(self, steps: int) -> None:  # noqa: N802
@@ -85,7 +94,8 @@ class NumberSpinBox(QDoubleSpinBox):
     def _inside(self, x: float) -> bool:
         if not self.minimum() <= x <= self.maximum():
             return False
-        return self._valid(x) if self._valid else True
+        valid = getattr(self, "_valid", None)  # validate() runs inside __init__ already
+        return valid(x) if valid else True
 
 
 def swatch_icon(color: str, size: int = 14, enabled: bool = True) -> QIcon:
