@@ -113,6 +113,12 @@ class Hyper:
             raise ValueError(f"{where}{self.name} must be true or false, got {value!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{where}{self.name} must be {self.range_text()}, got {value!r}")
+        try:
+            as_float = float(value)
+        except OverflowError:  # an integer too large for a float
+            as_float = math.inf
+        if not math.isfinite(as_float):
+            raise ValueError(f"{where}{self.name} is too large: it must be {self.range_text()}")
         if self.kind == "int":
             if not float(value).is_integer():
                 raise ValueError(f"{where}{self.name} must be an integer, got {value!r}")

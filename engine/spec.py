@@ -19,8 +19,9 @@ from engine.optimizers import format_value, get_optimizer_spec
 MAX_SPEC_LENGTH = 2000
 MAX_NESTING = 8
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII only: \d would also accept other scripts' digits, which float() then reads.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _BOOLS = {"true": True, "false": False}
 
 
@@ -163,7 +164,7 @@ class _Parser:
         if m:
             self.pos = m.end()
             text = m.group(0)
-            value: Any = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+            value: Any = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else float(text)
             return text, value
         m = _NAME.match(self.text, self.pos)
         if m and m.group(0).lower() in _BOOLS:

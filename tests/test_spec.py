@@ -69,6 +69,10 @@ def test_defaults_are_torchs():
     ("", "empty optimizer spec"),
     ("__import__('os')", "unknown optimizer '__import__'"),
     ("adam(lr=" + "1" * 3000 + ")", "too long"),
+    ("adam(lr=" + "1" * 400 + ")", "lr is too large"),
+    ("adam(lr=1e999)", "lr is too large"),
+    ("adam(seed=" + "9" * 400 + ")", "seed is too large"),
+    ("gd(lr=\u0661)", "expected a value for lr"),
 ])
 def test_errors_name_the_problem(text, fragment):
     with pytest.raises(ValueError) as info:
