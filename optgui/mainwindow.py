@@ -154,7 +154,37 @@ class MainWindow(QMainWindow):
         layout.setSpacing(2)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.transport)
-        self.setCentralWidget(central)
+        self._build_tabs(central)
+
+    def _build_tabs(self, playground: QWidget) -> None:
+        """The playground and the vanishing-gradient lab as tabs (the lab imports torch only
+        when it starts training, so building it here keeps start-up light)."""
+        from PySide6.QtWidgets import QTabWidget
+
+        from optgui.lab import LabTab
+
+        self.lab = LabTab()
+        self.lab.messageShown.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(playground, "Playground")
+        self.tabs.addTab(self.lab, "Vanishing-gradient lab")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.setCentralWidget(self.tabs)
+
+    def _tab_changed(self, index: int) -> None:
+        """The docks and the playback keys belong to the playground: hidden/disabled while
+        the lab is shown, restored (those that were visible) when going back."""
+        in_lab = self.tabs.widget(index) is self.lab
+        if in_lab:
+            self._docks_shown = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
+            for dock in self._docks_shown:
+                dock.hide()
+        else:
+            for dock in getattr(self, "_docks_shown", []):
+                dock.show()
+        for key in ("play", "step_back", "step_forward", "rewind", "end"):
+            self.actions_by_key[key].setEnabled(not in_lab)
 
     def _build_dock(self) -> None:
         self.panel = ControlPanel(self.ctrl)
@@ -525,8 +555,10 @@ class MainWindow(QMainWindow):
 
 
 SHORTCUTS = (
+        self.tabs.setCurrentIndex(0)  # saved dock state is the playground's
     ("Space", "play / pause"),
     ("Left / Right", "one step back / forward"),
+        self.lab.shutdown()
     ("Home / End", "first / last step"),
     ("Ctrl+R", "course exercise"),
     ("Ctrl+E", "export trajectories CSV"),

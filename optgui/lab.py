@@ -1,0 +1,840 @@
+"""The vanishing-gradient lab tab: settings, Start/Pause/Stop, streaming curves, exports.
+
+A student presses Start and watches several optimizers train the same deep sigmoid MLP on
+Fashion-MNIST side by side: the course's four plots (train/validation loss and accuracy),
+plus the gradient norm of every layer on a log axis, which shows *why* plain SGD is stuck:
+its first layers get gradients orders of magnitude smaller than its last.
+
+Data flows one way (``../shared/ARCHITECTURE.md``): the settings panel builds an immutable
+:class:`engine.training.TrainConfig`; a :class:`optgui.lab_worker.TrainingWorker` in its
+own QThread iterates ``engine.training.train`` and emits batches of frozen events; this tab
+feeds them to a :class:`engine.training.TrainingHistory` it owns and only calls ``setData``
+on plot items built once per run (:class:`optgui.training_plots.TrainingPlots`). Slots do
+no heavy work, so the window's event loop stays responsive while training runs
+(``bench/bench_gui_latency.py`` measures it).
+
+Nothing here imports torch: the worker does, when Start is pressed.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections import deque
+from pathlib import Path
+
+import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import parse_spec
+from engine.data import DataError, app_data_dir, find_dataset
+from engine.export import atomic_write
+from engine.training import (
+    ACTIVATIONS,
+    DEFAULT_OPTIMIZERS,
+    LIMITS,
+    BatchProgress,
+    Diverged,
+    EpochResult,
+    Finished,
+    TrainConfig,
+    TrainingHistory,
+    TrainingStarted,
+    check_trainable,
+    metrics_csv,
+    with_default_lr,
+)
+from optgui.lab_worker import DownloadWorker, TrainingWorker, WorkerHandle
+from optgui.plots import png_bytes
+from optgui.training_plots import BACKGROUND, PANELS, TrainingPlots, color
+from optgui.widgets import NumberSpinBox, swatch_icon
+
+PLOT_KEYS = tuple(key for key, _, _ in PANELS) + ("grad_norms",)
+PLOT_TITLES = {key: title for key, title, _ in PANELS} | {"grad_norms": "Gradient norm by layer"}
+RATE_WINDOW = 5.0  # seconds of training over which samples/s is averaged
+ERROR_STYLE = "color: #ffb4b4; background: #3a2026; border: 1px solid #6a3038;"
+INFO_STYLE = "color: #d8e8ff; background: #202a3a; border: 1px solid #34445e;"
+OK_STYLE = "color: #b9f3c4;"
+WARN_STYLE = "color: #ffcf8a;"
+
+
+def lab_threads() -> int:
+    """torch CPU threads for a lab run: all cores but one, kept free for the window."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def validate_spec(text: str, lr: float) -> tuple[str | None, str]:
+    """``(label, "")`` if ``text`` is a spec the lab can train, else ``(None, reason)``.
+
+    The label is the spec with ``lr`` filled in (what legends and the CSV show).
+    """
+    text = text.strip()
+    if not text:
+        return None, "type an optimizer spec, e.g. adam(lr=0.001)"
+    try:
+        run = with_default_lr(parse_spec(text), lr)
+        check_trainable(run)
+    except ValueError as exc:
+        return None, str(exc)
+    return str(run), ""
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _hint(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("role", "hint")
+    label.setWordWrap(True)
+    return label
+
+
+class OptimizerList(QGroupBox):
+    """The optimizers to compare: spec strings, added/edited through one validated field.
+
+    Each item keeps the text as typed (``Qt.UserRole``) and shows it with ``lr`` filled in,
+    so changing the lab's lr changes every spec that does not name its own.
+    """
+
+    changed = Signal()
+
+    def __init__(self, lr_fn, parent=None) -> None:
+        super().__init__("Optimizers", parent)
+        self._lr = lr_fn
+        layout = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setToolTip("The optimizers trained side by side, from the same initial "
+                             "weights on the same batches. Select one to edit or remove it.")
+        self.list.currentItemChanged.connect(self._selected)
+        layout.addWidget(self.list)
+
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("e.g. adam(lr=0.001)  or  sgd(momentum=0.9)")
+        self.edit.setToolTip(
+            "An optimizer spec as in the playground: name(hyper=value,…). A spec without lr "
+            "uses the lab's lr. Enter adds it (or applies the edit to the selected one)."
+        )
+        self.edit.textChanged.connect(self._validate)
+        self.edit.returnPressed.connect(self._return_pressed)
+        layout.addWidget(self.edit)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff8f8f;")
+        self.error.hide()
+        layout.addWidget(self.error)
+
+        row = QHBoxLayout()
+        self.add_button = QPushButton("Add")
+        self.add_button.setToolTip("Add the spec typed above as a new optimizer")
+        self.add_button.clicked.connect(self.add_from_edit)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Replace the selected optimizer by the spec typed above")
+        self.apply_button.clicked.connect(self.apply_edit)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected optimizer")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.reset_button = QPushButton("Course four")
+        self.reset_button.setToolTip("Back to the course's four: SGD, SGD with momentum 0.9, "
+                                     "RMSprop and Adam")
+        self.reset_button.clicked.connect(lambda: self.set_specs(DEFAULT_OPTIMIZERS))
+        for b in (self.add_button, self.apply_button, self.remove_button, self.reset_button):
+            row.addWidget(b)
+        layout.addLayout(row)
+        self.set_specs(DEFAULT_OPTIMIZERS)
+
+    # -- model ---------------------------------------------------------------------------
+    def specs(self) -> tuple[str, ...]:
+        return tuple(self.list.item(i).data(Qt.ItemDataRole.UserRole)
+                     for i in range(self.list.count()))
+
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.list.item(i).text() for i in range(self.list.count()))
+
+    def set_specs(self, specs) -> None:
+        self.list.clear()
+        for text in specs:
+            self._append(text)
+        self.refresh()
+        self.changed.emit()
+
+    def _append(self, text: str) -> None:
+        item = QListWidgetItem(text)
+        item.setData(Qt.ItemDataRole.UserRole, text)
+        self.list.addItem(item)
+
+    def refresh(self) -> None:
+        """Re-label the items with the current lr and their plot colours."""
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            label, _ = validate_spec(item.data(Qt.ItemDataRole.UserRole), self._lr())
+            item.setText(label or item.data(Qt.ItemDataRole.UserRole))
+            item.setIcon(swatch_icon(color(i)))
+        self._validate()
+
+    # -- editing -------------------------------------------------------------------------
+    def _selected(self, current, _previous=None) -> None:
+        if current is not None:
+            self.edit.setText(current.data(Qt.ItemDataRole.UserRole))
+        self._validate()
+
+    def _check(self, replacing: int | None) -> tuple[str | None, str]:
+        label, error = validate_spec(self.edit.text(), self._lr())
+        if label is None:
+            return None, error
+        others = [lab for i, lab in enumerate(self.labels()) if i != replacing]
+        if label in others:
+            return None, f"{label} is already in the list"
+        return label, ""
+
+    def _validate(self) -> bool:
+        """Inline feedback: the reason under the field, red border, buttons disabled."""
+        row = self.list.currentRow()
+        text = self.edit.text().strip()
+        label_new, err_new = self._check(None)
+        if row >= 0:  # editing the selected item: it may keep its own label
+            label_rep, error = self._check(row)
+        else:
+            label_rep, error = None, err_new
+        if not text:
+            error = ""
+        self.add_button.setEnabled(label_new is not None)
+        raw = self.list.item(row).data(Qt.ItemDataRole.UserRole) if row >= 0 else None
+        self.apply_button.setEnabled(label_rep is not None and text != raw)
+        self.remove_button.setEnabled(row >= 0 and self.list.count() > 1)
+        self.error.setText(error)
+        self.error.setVisible(bool(error))
+        self.edit.setStyleSheet("border: 1px solid #d05050;" if error else "")
+        return not error
+
+    def _return_pressed(self) -> None:
+        if self.apply_button.isEnabled():
+            self.apply_edit()
+        elif self.add_button.isEnabled():
+            self.add_from_edit()
+
+    def add_from_edit(self) -> bool:
+        label, _ = self._check(None)
+        if label is None:
+            return False
+        self._append(self.edit.text().strip())
+        self.list.setCurrentRow(self.list.count() - 1)
+        self.refresh()
+        self.changed.emit()
+        return True
+
+    def apply_edit(self) -> bool:
+        row = self.list.currentRow()
+        if row < 0 or self._check(row)[0] is None:
+            return False
+        self.list.item(row).setData(Qt.ItemDataRole.UserRole, self.edit.text().strip())
+        self.refresh()
+        self.changed.emit()
+        return True
+
+    def remove_selected(self) -> None:
+        row = self.list.currentRow()
+        if row < 0 or self.list.count() <= 1:
+            return
+        self.list.takeItem(row)
+        self.refresh()
+        self.changed.emit()
+
+
+class LabSettings(QWidget):
+    """Everything that defines a run; :meth:`config` turns it into a TrainConfig."""
+
+    changed = Signal()
+    dataFolderChanged = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+
+        model = QGroupBox("Network")
+        form = QFormLayout(model)
+        self.layers = self._int(5, "layers", "Hidden layers between the 784 inputs and the 10 "
+                                "outputs. Deeper sigmoid nets make the gradient vanish more.")
+        self.width = self._int(128, "width", "Units in each hidden layer")
+        self.activation = QComboBox()
+        self.activation.addItems(ACTIVATIONS)
+        self.activation.setToolTip("Hidden activation. sigmoid's derivative is at most ¼, so "
+                                   "each layer shrinks the gradient: the vanishing gradient. "
+                                   "Try relu to see it go away.")
+        form.addRow("Hidden layers", self.layers)
+        form.addRow("Width", self.width)
+        form.addRow("Activation", self.activation)
+        outer.addWidget(model)
+
+        schedule = QGroupBox("Training")
+        form = QFormLayout(schedule)
+        self.lr = NumberSpinBox(lo=1e-8, hi=10.0)
+        self.lr.setValue(0.01)
+        self.lr.setToolTip("Learning rate of every optimizer whose spec gives no lr=")
+        self.batch_size = self._int(512, "batch_size", "Samples per mini-batch")
+        self.epochs = self._int(10, "epochs", "Passes over the training set")
+        self.seed = self._int(42, "seed", "Seed of the initial weights and the batch order "
+                              "(all optimizers share both)")
+        self.subset = QCheckBox("Training subset")
+        self.subset.setToolTip("Train on the first N training samples only, for quick runs "
+                               "(validation always uses the whole test set)")
+        self.limit = QSpinBox()
+        self.limit.setRange(100, 60_000)
+        self.limit.setSingleStep(1000)
+        self.limit.setValue(10_000)
+        self.limit.setSuffix(" samples")
+        self.limit.setEnabled(False)
+        self.limit.setToolTip(self.subset.toolTip())
+        self.subset.toggled.connect(self.limit.setEnabled)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Seed", self.seed)
+        form.addRow(self.subset, self.limit)
+        outer.addWidget(schedule)
+
+        self.optimizers = OptimizerList(self.lr.value)
+        self.lr.valueChanged.connect(lambda _v: self.optimizers.refresh())
+        outer.addWidget(self.optimizers, 1)
+
+        data = QGroupBox("Fashion-MNIST")
+        box = QVBoxLayout(data)
+        row = QHBoxLayout()
+        self.data_dir = QLineEdit()
+        self.data_dir.setPlaceholderText("found automatically")
+        self.data_dir.setToolTip(
+            "A folder holding the four Fashion-MNIST IDX files (raw or .gz), or a torchvision "
+            "root. Empty: the app's data folder, /usr/share/datasets/fashion-mnist "
+            "(Debian package dataset-fashion-mnist), then ./data/FashionMNIST/raw."
+        )
+        self.data_dir.setClearButtonEnabled(True)
+        self.data_dir.editingFinished.connect(self.dataFolderChanged)
+        self.data_dir.textChanged.connect(lambda t: t or self.dataFolderChanged.emit())
+        self.choose = QPushButton("Choose…")
+        self.choose.setToolTip("Choose the folder holding the Fashion-MNIST files")
+        self.choose.clicked.connect(self._choose_folder)
+        row.addWidget(self.data_dir, 1)
+        row.addWidget(self.choose)
+        box.addLayout(row)
+        self.located = QLabel()
+        self.located.setWordWrap(True)
+        self.located.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.addWidget(self.located)
+        outer.addWidget(data)
+
+        for w in (self.layers, self.width, self.batch_size, self.epochs, self.seed, self.limit):
+            w.valueChanged.connect(self.changed)
+        self.lr.valueChanged.connect(self.changed)
+        self.activation.currentIndexChanged.connect(self.changed)
+        self.subset.toggled.connect(self.changed)
+        self.optimizers.changed.connect(self.changed)
+
+    def _int(self, value: int, limit: str, tip: str) -> QSpinBox:
+        box = QSpinBox()
+        lo, hi = LIMITS[limit]
+        box.setRange(max(lo, 0), min(hi, 2**31 - 1))
+        box.setValue(value)
+        box.setToolTip(tip)
+        box.setAccelerated(True)
+        return box
+
+    def _choose_folder(self) -> None:
+        start = self.data_dir.text() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Fashion-MNIST folder", start)
+        if folder:
+            self.data_dir.setText(folder)
+            self.dataFolderChanged.emit()
+
+    def data_folder(self) -> str | None:
+        return self.data_dir.text().strip() or None
+
+    def config(self) -> TrainConfig:
+        """The run these settings describe (a ValueError names a bad setting)."""
+        return TrainConfig(
+            optimizers=self.optimizers.specs(), lr=float(self.lr.value()),
+            epochs=self.epochs.value(), batch_size=self.batch_size.value(),
+            layers=self.layers.value(), width=self.width.value(),
+            activation=self.activation.currentText(), seed=self.seed.value(),
+            train_limit=self.limit.value() if self.subset.isChecked() else None,
+            data_dir=self.data_folder(), threads=lab_threads(),
+        )
+
+
+class LabTab(QWidget):
+    """The vanishing-gradient lab (the window's second tab)."""
+
+    stateChanged = Signal(str)  # "idle", "running", "paused", "stopping"
+    trainingFinished = Signal()  # the worker thread has ended (success, stop or failure)
+    messageShown = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.history = TrainingHistory()
+        self.state = "idle"
+        self.generation = 0
+        self.job: WorkerHandle | None = None
+        self.download_job: WorkerHandle | None = None
+        self.plots: TrainingPlots | None = None
+        self._stream_x: list[list[float]] = []
+        self._stream_y: list[list[float]] = []
+        self._stream_curves: list[pg.PlotDataItem] = []
+        self._rate: deque[tuple[float, int]] = deque()
+        self._build()
+        self.locate_data()
+        self._rebuild_plots(self.settings.optimizers.labels(), self.settings.layers.value() + 1)
+        self._set_state("idle")
+
+    # ------------------------------------------------------------------ building
+    def _build(self) -> None:
+        self.settings = LabSettings()
+        self.settings.dataFolderChanged.connect(self.locate_data)
+        self.settings.changed.connect(self._settings_changed)
+        scroll = QScrollArea()
+        scroll.setWidget(self.settings)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(360)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Train every optimizer in the list side by side")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause / resume the training")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the training (the curves so far are kept)")
+        self.stop_button.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.progress.setToolTip("Samples trained by all optimizers together")
+        self.rate_label = QLabel("")
+        self.rate_label.setMinimumWidth(330)
+        self.rate_label.setToolTip("Epoch, training speed (samples per second, all optimizers "
+                                   "together, over the last few seconds) and time left")
+
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button.setToolTip("Save the metrics per optimizer and epoch (the same "
+                                          "columns as `main.py train --csv`)")
+        self.export_csv_button.clicked.connect(lambda: self.export_csv())
+        self.export_png_button = QToolButton()
+        self.export_png_button.setText("Export PNG")
+        self.export_png_button.setToolTip("Save a plot as a PNG picture")
+        self.export_png_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_png_button)
+        menu.addAction("All plots into a folder…", lambda: self.export_all_png())
+        menu.addSeparator()
+        for key in PLOT_KEYS:
+            menu.addAction(f"{PLOT_TITLES[key]}…", lambda k=key: self.export_plot_png(k))
+        self.export_png_button.setMenu(menu)
+
+        controls = QHBoxLayout()
+        for w in (self.start_button, self.pause_button, self.stop_button):
+            controls.addWidget(w)
+        controls.addWidget(self.progress, 1)
+        controls.addWidget(self.rate_label)
+        controls.addWidget(self.export_csv_button)
+        controls.addWidget(self.export_png_button)
+
+        self.message = QLabel()
+        self.message.setObjectName("labMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.download_button = QPushButton("Download Fashion-MNIST")
+        self.download_button.setToolTip(
+            f"Download the four files (30 MB) through torchvision's mirrors into {app_data_dir()}"
+        )
+        self.download_button.clicked.connect(self.toggle_download)
+        self.download_progress = QProgressBar()
+        self.download_progress.setRange(0, 1000)
+        self.download_progress.setFormat("%p%")
+        self.download_progress.hide()
+        banner = QHBoxLayout()
+        banner.addWidget(self.message, 1)
+        banner.addWidget(self.download_progress)
+        banner.addWidget(self.download_button)
+        self.message_box = QWidget()
+        self.message_box.setLayout(banner)
+        banner.setContentsMargins(0, 0, 0, 0)
+        self.message_box.hide()
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(BACKGROUND)
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setWordWrap(True)
+        self.summary.setToolTip("The first layer's gradient norm as a fraction of the last "
+                                "layer's, at the latest epoch: tiny means vanishing")
+
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addLayout(controls)
+        right.addWidget(self.message_box)
+        right.addWidget(self.graphics, 1)
+        right.addWidget(self.summary)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(scroll)
+        layout.addLayout(right, 1)
+
+    def _rebuild_plots(self, labels, n_linear: int) -> None:
+        """Create the plot items once per run (later updates only call setData)."""
+        self.graphics.ci.clear()
+        self.plots = TrainingPlots(self.graphics.ci, tuple(labels), n_linear)
+        loss = self.plots.plots["train_loss"]
+        loss.setTitle("Train loss (line: every few batches; dots: epoch mean)")
+        self._stream_curves = [
+            loss.plot([], [], pen=pg.mkPen(color(i), width=1.2)) for i in range(len(labels))
+        ]
+        for curve in self._stream_curves:
+            curve.setZValue(-1)  # under the epoch dots
+        self._stream_x = [[] for _ in labels]
+        self._stream_y = [[] for _ in labels]
+        # the grad-norm legend names the colours; the four metric plots share them
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+
+    # ------------------------------------------------------------------ data
+    def locate_data(self) -> bool:
+        """Show where Fashion-MNIST is (or why not); offer the download when it is missing."""
+        label = self.settings.located
+        try:
+            location = find_dataset(self.settings.data_folder())
+        except DataError as exc:
+            label.setText(f"Not found: {exc}")
+            label.setStyleSheet(WARN_STYLE)
+            self.download_button.setVisible(True)
+            return False
+        label.setText(f"Using {location.folder} ({location.source})")
+        label.setStyleSheet(OK_STYLE)
+        if self.download_job is None:
+            self.download_button.setVisible(False)
+        return True
+
+    def toggle_download(self) -> None:
+        if self.download_job is not None:
+            self.download_job.worker.stop()
+            self.download_button.setEnabled(False)
+            return
+        self.start_download()
+
+    def start_download(self, root: str | None = None) -> None:
+        """Download into ``root`` (default: the app's data folder) in a worker thread."""
+        if self.download_job is not None:
+            return
+        worker = DownloadWorker(root)
+        job = WorkerHandle(worker, "optgui-download", self)
+        worker.progress.connect(self._download_progress)
+        worker.succeeded.connect(self._download_succeeded)
+        worker.failed.connect(self._download_failed)
+        job.thread.finished.connect(self._download_ended)
+        self.download_job = job
+        self.download_button.setText("Cancel download")
+        self.download_button.setVisible(True)
+        self.download_progress.setValue(0)
+        self.download_progress.show()
+        self.start_button.setEnabled(False)
+        self.show_message("Downloading Fashion-MNIST (about 30 MB)…", error=False)
+        job.start()
+
+    def _download_progress(self, done: int, total: int, name: str) -> None:
+        if total:
+            self.download_progress.setValue(int(1000 * done / total))
+        self.download_progress.setFormat(f"%p%  {done / 1e6:.1f} MB  {name}")
+
+    def _download_succeeded(self, where: str) -> None:
+        self.show_message(f"Fashion-MNIST downloaded to {where}. Press Start.", error=False)
+        self.locate_data()
+
+    def _download_failed(self, message: str) -> None:
+        self.show_message(message, error=True, offer_download=True)
+
+    def _download_ended(self) -> None:
+        self.download_job = None
+        self.download_progress.hide()
+        self.download_button.setText("Download Fashion-MNIST")
+        self.download_button.setEnabled(True)
+        self.download_button.setVisible(not self.locate_data())
+        self._set_state(self.state)
+
+    # ------------------------------------------------------------------ messages
+    def show_message(self, text: str, *, error: bool = True, offer_download: bool = False):
+        self.message.setText(text)
+        self.message.setStyleSheet(
+            f"QLabel {{ {ERROR_STYLE if error else INFO_STYLE} border-radius: 4px; "
+            f"padding: 6px; }}"
+        )
+        self.download_button.setVisible(offer_download or self.download_job is not None)
+        self.message_box.show()
+        self.messageShown.emit(text)
+
+    def clear_message(self) -> None:
+        self.message.clear()
+        self.message_box.hide()
+
+    def message_text(self) -> str:
+        return self.message.text() if self.message_box.isVisibleTo(self) else ""
+
+    # ------------------------------------------------------------------ run control
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        busy = state != "idle"
+        downloading = self.download_job is not None
+        self.start_button.setEnabled(not busy and not downloading)
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.stop_button.setEnabled(state in ("running", "paused"))
+        self.settings.setEnabled(not busy)
+        self.stateChanged.emit(state)
+
+    def _settings_changed(self) -> None:
+        """Before the first run, the empty plots follow the chosen optimizers and depth."""
+        if self.state == "idle" and self.history.started is None:
+            self._rebuild_plots(self.settings.optimizers.labels(),
+                                self.settings.layers.value() + 1)
+
+    def start(self) -> bool:
+        """Start training with the current settings; False (and a message) if it cannot."""
+        if self.state != "idle" or self.download_job is not None:
+            return False
+        try:
+            config = self.settings.config()
+        except ValueError as exc:
+            self.show_message(f"Invalid setting: {exc}")
+            return False
+        try:
+            find_dataset(config.data_dir)  # quick check (file names only) before a thread
+        except DataError as exc:
+            self.locate_data()
+            self.show_message(f"{exc}.", offer_download=True)
+            return False
+        self.clear_message()
+        self.generation += 1
+        self.history = TrainingHistory()
+        self._rate.clear()
+        self._rebuild_plots(config.labels, config.n_linear)
+        self.summary.clear()
+        self.progress.setValue(0)
+        self.progress.setFormat("loading data…")
+        self.rate_label.setText("")
+        worker = TrainingWorker(self.generation, config)
+        job = WorkerHandle(worker, "optgui-training", self)
+        worker.events.connect(self._on_events)
+        worker.failed.connect(self._on_failed)
+        job.thread.finished.connect(self._on_thread_finished)
+        self.job = job
+        self._set_state("running")
+        job.start()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.state == "running":
+            self.pause()
+        elif self.state == "paused":
+            self.resume()
+
+    def pause(self) -> None:
+        if self.job is not None and self.state == "running":
+            self.job.worker.pause()
+            self._set_state("paused")
+            self.rate_label.setText("paused")
+
+    def resume(self) -> None:
+        if self.job is not None and self.state == "paused":
+            self._rate.clear()  # the pause must not count as slow training
+            self.job.worker.resume()
+            self._set_state("running")
+
+    def stop(self) -> None:
+        if self.job is not None and self.state in ("running", "paused"):
+            self.job.worker.stop()
+            self.job.worker.resume()
+            self._set_state("stopping")
+            self.rate_label.setText("stopping…")
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Stop any training or download and wait for the threads (the window is closing)."""
+        ok = True
+        for job in (self.job, self.download_job):
+            if job is not None:
+                ok = job.shutdown(timeout_ms) and ok
+        return ok
+
+    def is_running(self) -> bool:
+        return any(j is not None and j.is_running() for j in (self.job, self.download_job))
+
+    # ------------------------------------------------------------------ events (GUI thread)
+    def _on_events(self, generation: int, events: tuple) -> None:
+        """Feed a batch of events to the history and the plots; cheap by design."""
+        if generation != self.generation:
+            return  # from a previous run
+        epoch_seen = False
+        last_batch = None
+        for ev in events:
+            self.history.add(ev)
+            if isinstance(ev, BatchProgress):
+                x = ev.epoch_progress
+                for i, loss in enumerate(ev.losses):
+                    if math.isfinite(loss):
+                        self._stream_x[i].append(x)
+                        self._stream_y[i].append(loss)
+                last_batch = ev
+            elif isinstance(ev, EpochResult):
+                epoch_seen = True
+            elif isinstance(ev, TrainingStarted):
+                self.progress.setFormat("%p%")
+                self.settings.located.setText(f"Using {ev.data_source}: {ev.n_train:,} "
+                                              f"training, {ev.n_val:,} validation samples")
+            elif isinstance(ev, Diverged):
+                self.show_message(f"{ev.optimizer} diverged in epoch {ev.epoch} ({ev.reason}); "
+                                  f"the others go on.", error=False)
+            elif isinstance(ev, Finished):
+                self._finished(ev)
+        if last_batch is not None:
+            for i, curve in enumerate(self._stream_curves):
+                curve.setData(self._stream_x[i], self._stream_y[i])
+            self._show_progress(last_batch)
+        if epoch_seen and self.plots is not None:
+            self.plots.update(self.history)
+            self._update_summary()
+
+    def _show_progress(self, ev: BatchProgress) -> None:
+        total = max(ev.samples_total, 1)
+        self.progress.setValue(int(1000 * ev.samples_done / total))
+        self._rate.append((ev.elapsed, ev.samples_done))
+        while len(self._rate) > 2 and self._rate[-1][0] - self._rate[0][0] > RATE_WINDOW:
+            self._rate.popleft()
+        (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
+        rate = (s1 - s0) / (t1 - t0) if t1 > t0 else ev.samples_per_second
+        left = (ev.samples_total - ev.samples_done) / rate if rate > 0 else math.inf
+        if self.state == "running":
+            epochs = self.history.started.epochs if self.history.started else "?"
+            self.rate_label.setText(f"epoch {ev.epoch}/{epochs} · {rate:,.0f} samples/s · "
+                                    f"{_duration(left)} left")
+
+    def _update_summary(self) -> None:
+        parts = []
+        for i, name in enumerate(self.history.optimizers):
+            last = self.history.last(name)
+            if last is None or not last.grad_norms or not last.grad_norms[-1] > 0:
+                continue
+            ratio = last.grad_norms[0] / last.grad_norms[-1]
+            parts.append(f"<span style='color:{color(i)}'>■</span> {html.escape(name)}: "
+                         f"first/last {ratio:.2g} · val acc {100 * last.val_acc:.1f}%")
+        if parts:
+            self.summary.setText("<b>Gradient reaching layer 1, relative to the last layer "
+                                 "(latest epoch):</b>&nbsp; " + " &nbsp;&nbsp; ".join(parts))
+
+    def _finished(self, ev: Finished) -> None:
+        self.progress.setValue(self.progress.maximum() if not ev.stopped
+                               else self.progress.value())
+        what = "Stopped" if ev.stopped else "Done"
+        self.rate_label.setText(f"{what}: {ev.epochs_completed} epoch(s) in "
+                                f"{_duration(ev.elapsed)}, {ev.samples_per_second:,.0f} "
+                                f"samples/s")
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if generation == self.generation:
+            self.show_message(message, offer_download=message.startswith("Data problem"))
+            self.rate_label.setText("failed")
+
+    def _on_thread_finished(self) -> None:
+        self.job = None
+        if self.state == "stopping" and self.history.finished is None:
+            self.rate_label.setText("Stopped")
+        self._set_state("idle")
+        self.trainingFinished.emit()
+
+    # ------------------------------------------------------------------ exports
+    def _ask_path(self, title: str, name: str, filters: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path.cwd() / name), filters)
+        return path or None
+
+    def _write(self, path: str | os.PathLike, data_fn, what: str) -> bool:
+        try:
+            atomic_write(path, data_fn())
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a dialog, never a crash
+            QMessageBox.critical(self, "Export failed", f"Could not write the {what}:\n{exc}")
+            return False
+        self.messageShown.emit(f"Wrote {path}")
+        return True
+
+    def export_csv(self, path: str | os.PathLike | None = None) -> bool:
+        """The metrics CSV, same columns as ``main.py train --csv``."""
+        if not self.history.results:
+            QMessageBox.information(self, "Nothing to export", "Train first: the CSV holds "
+                                    "one row per optimizer and epoch.")
+            return False
+        path = path or self._ask_path("Export metrics", "optgui-lab-metrics.csv", "CSV (*.csv)")
+        if not path:
+            return False
+        history = self.history
+        return self._write(path, lambda: metrics_csv(history.results, history.n_linear),
+                           "metrics CSV")
+
+    def plot_png(self, key: str) -> bytes:
+        if self.plots is None:
+            raise OSError("no plots yet")
+        exporter = pg.exporters.ImageExporter(self.plots.plots[key])
+        exporter.parameters()["width"] = 1200 if key == "grad_norms" else 800
+        image = exporter.export(toBytes=True)
+        if image is None:
+            raise OSError(f"could not render the {PLOT_TITLES[key]} plot")
+        return png_bytes(image)
+
+    def export_plot_png(self, key: str, path: str | os.PathLike | None = None) -> bool:
+        path = path or self._ask_path(f"Export {PLOT_TITLES[key]}",
+                                      f"optgui-lab-{key}.png", "PNG (*.png)")
+        if not path:
+            return False
+        return self._write(path, lambda: self.plot_png(key), f"{PLOT_TITLES[key]} PNG")
+
+    def export_all_png(self, folder: str | os.PathLike | None = None) -> bool:
+        """Every plot as ``optgui-lab-<plot>.png`` in ``folder``."""
+        folder = folder or QFileDialog.getExistingDirectory(self, "Folder for the PNGs",
+                                                            str(Path.cwd()))
+        if not folder:
+            return False
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            QMessageBox.critical(self, "Export failed", f"Could not create {folder}:\n{exc}")
+            return False
+        return all(self.export_plot_png(k, Path(folder) / f"optgui-lab-{k}.png")
+                   for k in PLOT_KEYS)
+
+
+__all__ = ["LabTab", "LabSettings", "OptimizerList", "validate_spec"]

@@ -1,0 +1,400 @@
+"""The vanishing-gradient lab tab, driven with pytest-qt offscreen on tiny IDX files.
+
+The data set is the toy one of tests/test_data.py (256 + 64 samples, written here), the
+network 2 × 16: a whole run takes a fraction of a second on one thread. Tests wait on
+signals, never on sleeps, and every fixture checks that no QThread is left running.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from urllib.error import URLError
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from test_data import NAMES, write_dataset
+
+from engine import data as D
+from engine import training as T
+from engine.training import CSV_COLUMNS, metrics_csv
+from optgui.lab import LabTab, validate_spec
+
+pytestmark = pytest.mark.gui
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+COURSE_LABELS = ["sgd(lr=0.01)", "sgd(lr=0.01,momentum=0.9)", "rmsprop(lr=0.01)",
+                 "adam(lr=0.01,beta1=0.9,beta2=0.999)"]
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("toy")
+    write_dataset(folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_real_folders(monkeypatch, tmp_path):
+    """The lab never finds or writes the machine's real data (app dir is a temp folder)."""
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path / "app"))
+    monkeypatch.setattr(D, "DEBIAN_DIR", tmp_path / "no-debian")
+    real = D.candidate_folders
+
+    def candidates(user_dir=None, **kw):
+        kw.setdefault("torchvision_roots", ())
+        return real(user_dir, **kw)
+
+    monkeypatch.setattr(D, "candidate_folders", candidates)
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch):
+    """Modal message boxes would block a test: record their texts instead."""
+    shown: list[str] = []
+    for name in ("critical", "information", "warning"):
+        monkeypatch.setattr(QMessageBox, name, lambda *a, **k: shown.append(a[2]))
+    return shown
+
+
+@pytest.fixture
+def lab(qtbot):
+    tab = LabTab()
+    qtbot.addWidget(tab)
+    tab.resize(1400, 800)
+    tab.show()
+    yield tab
+    assert tab.shutdown(5000)
+    assert not tab.is_running()
+
+
+def configure(lab: LabTab, folder, *, epochs=2, **kw) -> None:
+    s = lab.settings
+    s.layers.setValue(kw.get("layers", 2))
+    s.width.setValue(kw.get("width", 16))
+    s.batch_size.setValue(kw.get("batch_size", 64))
+    s.epochs.setValue(epochs)
+    s.data_dir.setText(str(folder))
+    s.dataFolderChanged.emit()
+
+
+def run_to_end(qtbot, lab, timeout=30_000) -> None:
+    with qtbot.waitSignal(lab.trainingFinished, timeout=timeout):
+        assert lab.start()
+
+
+def first_epoch(qtbot, lab) -> None:
+    qtbot.waitUntil(lambda: len(lab.history.results) > 0, timeout=20_000)
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_defaults_are_the_course_four(lab):
+    assert list(lab.settings.optimizers.labels()) == COURSE_LABELS
+    config = lab.settings.config()
+    assert (config.layers, config.width, config.activation, config.lr, config.batch_size,
+            config.seed) == (5, 128, "sigmoid", 0.01, 512, 42)
+    assert list(config.labels) == COURSE_LABELS
+    lab.settings.lr.setValue(0.1)  # specs without lr follow the lab's lr
+    assert lab.settings.optimizers.labels()[0] == "sgd(lr=0.1)"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("sgd(lr=x)", "expected a value for lr"),
+    ("foo(lr=1)", "unknown optimizer 'foo'"),
+    ("newton", "Hessian"),
+    ("sgd", "already in the list"),
+])
+def test_bad_spec_is_rejected_inline(lab, qtbot, text, reason):
+    opts = lab.settings.optimizers
+    opts.list.setCurrentRow(-1)
+    opts.edit.setText(text)
+    assert opts.error.isVisibleTo(lab) and reason in opts.error.text()
+    assert not opts.add_button.isEnabled()
+    assert not opts.add_from_edit()
+    assert opts.list.count() == 4
+    opts.edit.setText("adam(lr=0.001)")
+    assert not opts.error.isVisibleTo(lab) and opts.add_button.isEnabled()
+    opts.add_button.click()
+    assert opts.labels()[-1] == "adam(lr=0.001)"
+    assert lab.settings.config().optimizers[-1] == "adam(lr=0.001)"
+
+
+def test_edit_and_remove_an_optimizer(lab):
+    opts = lab.settings.optimizers
+    opts.list.setCurrentRow(1)
+    assert opts.edit.text() == "sgd(momentum=0.9)"
+    opts.edit.setText("sgd(momentum=0.5")  # unbalanced: inline error, nothing applied
+    assert opts.error.isVisibleTo(lab) and not opts.apply_button.isEnabled()
+    opts.edit.setText("sgd(momentum=0.5)")
+    assert opts.apply_button.isEnabled()
+    opts.apply_button.click()
+    assert opts.labels()[1] == "sgd(lr=0.01,momentum=0.5)"
+    opts.remove_button.click()
+    assert opts.labels() == (COURSE_LABELS[0], COURSE_LABELS[2], COURSE_LABELS[3])
+
+
+def test_validate_spec():
+    assert validate_spec("adam", 0.5) == ("adam(lr=0.5)", "")
+    label, reason = validate_spec("sgd(batch=8)", 0.01)
+    assert label is None and "batch size" in reason
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def test_start_streams_curves_for_every_optimizer(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=3)
+    assert "Using" in lab.settings.located.text() and str(toy_dir) in lab.settings.located.text()
+    run_to_end(qtbot, lab)
+    h = lab.history
+    assert h.finished is not None and not h.finished.stopped
+    assert len(h.results) == 4 * 3
+    assert lab.plots.optimizers == tuple(COURSE_LABELS)
+    for i in range(4):
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+            xs, ys = lab.plots.curves[key][i].getData()
+            assert list(xs) == [1, 2, 3], key
+        gx, gy = lab.plots.curves["grad_norms"][i].getData()
+        assert list(gx) == [1, 2, 3]  # one point per linear layer (2 hidden + output)
+        sx, _ = lab._stream_curves[i].getData()
+        assert len(sx) > 3  # the train loss every few batches, not just per epoch
+        # one colour per optimizer across all plots
+        colours = {lab.plots.curves[k][i].opts["pen"].color().name() for k in
+                   ("train_loss", "val_acc", "grad_norms")}
+        assert len(colours) == 1
+    assert lab.progress.value() == lab.progress.maximum()
+    assert lab.rate_label.text().startswith("Done: 3 epoch(s)")
+    assert "first/last" in lab.summary.text()
+    assert lab.state == "idle" and lab.start_button.isEnabled()
+
+
+def test_progress_shows_rate_and_time_left(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=400)
+    assert lab.start()
+    qtbot.waitUntil(lambda: "samples/s" in lab.rate_label.text()
+                    and lab.progress.value() > 0, timeout=20_000)
+    assert "left" in lab.rate_label.text() and "epoch" in lab.rate_label.text()
+    assert lab.progress.value() < lab.progress.maximum()
+    with qtbot.waitSignal(lab.trainingFinished, timeout=5000):
+        lab.stop()
+
+
+def test_pause_and_resume(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=5000)
+    assert lab.start()
+    first_epoch(qtbot, lab)
+    worker = lab.job.worker
+    with qtbot.waitSignal(worker.pausedChanged, timeout=5000,
+                          check_params_cb=lambda gen, paused: paused):
+        lab.pause_button.click()
+    assert lab.state == "paused" and lab.pause_button.text() == "Resume"
+    assert worker.is_waiting()  # blocked between two events, not advancing the generator
+    assert "paused" in lab.rate_label.text()
+    seen = len(lab.history.batches)
+    assert lab.history.finished is None
+    with qtbot.waitSignal(worker.pausedChanged, timeout=5000,
+                          check_params_cb=lambda gen, paused: not paused):
+        lab.pause_button.click()
+    assert lab.state == "running" and lab.pause_button.text() == "Pause"
+    qtbot.waitUntil(lambda: len(lab.history.batches) > seen + 5, timeout=10_000)
+    assert not worker.is_waiting()
+    with qtbot.waitSignal(lab.trainingFinished, timeout=5000):
+        lab.stop()
+    assert lab.history.finished.stopped
+
+
+def test_stop_ends_within_a_second(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=5000)
+    assert lab.start()
+    first_epoch(qtbot, lab)
+    worker, thread = lab.job.worker, lab.job.thread
+    with qtbot.waitSignal(worker.finished, timeout=1000):
+        lab.stop_button.click()
+    # (pytest-qt's blocker returned in the worker thread: let the GUI take in the events)
+    qtbot.waitUntil(lambda: lab.state == "idle", timeout=1000)
+    assert not thread.isRunning()
+    assert lab.history.finished is not None and lab.history.finished.stopped
+    assert lab.start_button.isEnabled() and lab.settings.isEnabled()
+
+
+def test_stop_while_paused(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=5000)
+    assert lab.start()
+    first_epoch(qtbot, lab)
+    worker = lab.job.worker
+    with qtbot.waitSignal(worker.pausedChanged, timeout=5000):
+        lab.pause()
+    with qtbot.waitSignal(worker.finished, timeout=1000):
+        lab.stop()
+
+
+def test_closing_the_window_mid_training_stops_the_thread(qtbot, toy_dir):
+    from optgui.mainwindow import MainWindow
+
+    w = MainWindow(use_settings=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.tabs.setCurrentWidget(w.lab)
+    assert not w.dock.isVisible()  # the playground's dock hides while the lab is shown
+    configure(w.lab, toy_dir, epochs=5000)
+    assert w.lab.start()
+    qtbot.waitUntil(lambda: len(w.lab.history.batches) > 0, timeout=20_000)
+    thread = w.lab.job.thread
+    assert thread.isRunning()
+    w.close()
+    assert not thread.isRunning()
+    assert not w.lab.is_running() and not w.ctrl.worker_thread.isRunning()
+
+
+def test_a_new_run_replaces_the_old_curves(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=1)
+    run_to_end(qtbot, lab)
+    lab.settings.optimizers.set_specs(["adam"])
+    run_to_end(qtbot, lab)
+    assert lab.plots.optimizers == ("adam(lr=0.01)",)
+    assert [r.optimizer for r in lab.history.results] == ["adam(lr=0.01)"]
+
+
+# ---------------------------------------------------------------------------- data and errors
+
+
+def test_missing_file_is_named_and_download_offered(lab, qtbot, tmp_path):
+    folder = tmp_path / "partial"
+    write_dataset(folder)
+    (folder / NAMES["test_labels"]).unlink()
+    configure(lab, folder)
+    assert "t10k-labels-idx1-ubyte" in lab.settings.located.text()
+    assert not lab.start()
+    assert "t10k-labels-idx1-ubyte" in lab.message_text()
+    assert "download" in lab.message_text().lower()
+    assert lab.download_button.isVisibleTo(lab)
+    assert lab.job is None and lab.state == "idle"
+
+
+def test_nothing_found_offers_the_download(lab):
+    assert not lab.start()  # no folder chosen, nothing in the standard places
+    assert "Fashion-MNIST not found" in lab.message_text()
+    assert lab.download_button.isVisibleTo(lab)
+
+
+def test_corrupt_file_is_a_message_not_a_crash(lab, qtbot, tmp_path):
+    folder = tmp_path / "corrupt"
+    write_dataset(folder)
+    path = folder / NAMES["train_images"]
+    path.write_bytes(path.read_bytes()[:5000])  # truncated
+    configure(lab, folder)
+    run_to_end(qtbot, lab)
+    text = lab.message_text()
+    assert str(path) in text and "truncated" in text
+    assert lab.state == "idle" and lab.rate_label.text() == "failed"
+
+
+def test_download_failure_shows_a_clear_message(lab, qtbot, monkeypatch, tmp_path):
+    def offline(url, timeout):
+        raise URLError("no network here")
+
+    monkeypatch.setattr(D, "_open_url", offline)
+    monkeypatch.setattr(D, "_torchvision_sources", lambda: (
+        ["https://mirror.invalid/"], [(f"{n}.gz", "0" * 32) for n in NAMES.values()]))
+    assert not lab.start()
+    lab.download_button.click()
+    job = lab.download_job
+    assert job is not None and lab.download_progress.isVisibleTo(lab)
+    assert not lab.start_button.isEnabled()
+    with qtbot.waitSignal(job.thread.finished, timeout=10_000):
+        pass
+    text = lab.message_text()
+    assert text.startswith("Download failed") and "no network here" in text
+    assert "internet connection" in text and "train-images-idx3-ubyte.gz" in text
+    assert not lab.download_progress.isVisibleTo(lab)
+    assert lab.download_button.isVisibleTo(lab) and lab.start_button.isEnabled()
+    raw = Path(D.app_data_dir()) / D.TORCHVISION_SUBDIR
+    assert not any(raw.glob("*"))  # nothing half-written left behind
+
+
+def test_download_success_finds_the_data(lab, qtbot, monkeypatch, tmp_path):
+    import hashlib
+    import io
+
+    src = tmp_path / "served"
+    write_dataset(src, compress=True)
+    blobs = {p.name: p.read_bytes() for p in src.iterdir()}
+    monkeypatch.setattr(D, "FULL_COUNTS", {"train": 256, "test": 64})
+    monkeypatch.setattr(D, "_open_url",
+                        lambda url, timeout: io.BytesIO(blobs[url.rsplit("/", 1)[1]]))
+    monkeypatch.setattr(D, "_torchvision_sources", lambda: (
+        ["https://mirror.invalid/"],
+        [(name, hashlib.md5(blob).hexdigest()) for name, blob in blobs.items()]))
+    with qtbot.waitSignal(lab.download_button.clicked, timeout=1000):
+        lab.download_button.click()
+    with qtbot.waitSignal(lab.download_job.thread.finished, timeout=10_000):
+        pass
+    assert "downloaded" in lab.message_text()
+    assert "app data folder" in lab.settings.located.text()
+    assert not lab.download_button.isVisibleTo(lab)
+
+
+def test_out_of_memory_in_training_is_a_message(lab, qtbot, toy_dir, monkeypatch):
+    def oom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(T, "_evaluate", oom)
+    configure(lab, toy_dir)
+    run_to_end(qtbot, lab)
+    text = lab.message_text()
+    assert "out of memory" in text and "smaller batch size" in text
+    assert lab.state == "idle" and lab.start_button.isEnabled()
+
+
+def test_unexpected_exception_in_training_is_a_message(lab, qtbot, toy_dir, monkeypatch):
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(T, "_evaluate", boom)
+    configure(lab, toy_dir)
+    run_to_end(qtbot, lab)
+    assert lab.message_text() == "Training failed: ZeroDivisionError: a bug"
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+def test_export_csv_and_pngs(lab, qtbot, toy_dir, tmp_path, dialogs):
+    configure(lab, toy_dir, epochs=2)
+    run_to_end(qtbot, lab)
+    path = tmp_path / "metrics.csv"
+    assert lab.export_csv(path)
+    text = path.read_text()
+    assert text == metrics_csv(lab.history.results, 3)  # the CLI's writer, same columns
+    rows = list(csv.DictReader(text.splitlines()))
+    assert tuple(rows[0])[:len(CSV_COLUMNS)] == CSV_COLUMNS
+    assert list(rows[0])[-3:] == ["grad_norm_1", "grad_norm_2", "grad_norm_3"]
+    assert len(rows) == 8 and {r["optimizer"] for r in rows} == set(COURSE_LABELS)
+
+    assert lab.export_all_png(tmp_path / "png")
+    assert not dialogs
+    pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
+    assert pngs == sorted(f"optgui-lab-{k}.png" for k in
+                          ("train_loss", "val_loss", "train_acc", "val_acc", "grad_norms"))
+    for name in pngs:
+        assert (tmp_path / "png" / name).read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_export_error_is_a_dialog_and_leaves_nothing(lab, qtbot, toy_dir, tmp_path, dialogs):
+    shown = dialogs
+    configure(lab, toy_dir, epochs=1)
+    run_to_end(qtbot, lab)
+    target = tmp_path / "missing-folder" / "m.csv"
+    assert not lab.export_csv(target)
+    assert shown and "Could not write the metrics CSV" in shown[0]
+    assert not target.exists()
+    assert not lab.export_plot_png("grad_norms", tmp_path / "missing-folder" / "g.png")
+    assert len(shown) == 2
+
+
+def test_export_before_training_says_so(lab, tmp_path, dialogs):
+    shown = dialogs
+    assert not lab.export_csv(tmp_path / "m.csv")
+    assert shown and "Train first" in shown[0]
+    assert not (tmp_path / "m.csv").exists()
