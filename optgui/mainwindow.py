@@ -173,16 +173,19 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
     def _tab_changed(self, index: int) -> None:
-        """The docks and the playback keys belong to the playground: hidden/disabled while
-        the lab is shown, restored (those that were visible) when going back."""
+        """The docks, the toolbar and the playback keys belong to the playground: hidden or
+        disabled while the lab is shown, restored (those that were visible) going back."""
+        from PySide6.QtWidgets import QToolBar
+
         in_lab = self.tabs.widget(index) is self.lab
         if in_lab:
-            self._docks_shown = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
-            for dock in self._docks_shown:
-                dock.hide()
+            bars = self.findChildren(QDockWidget) + self.findChildren(QToolBar)
+            self._bars_shown = [bar for bar in bars if bar.isVisible()]
+            for bar in self._bars_shown:
+                bar.hide()
         else:
-            for dock in getattr(self, "_docks_shown", []):
-                dock.show()
+            for bar in getattr(self, "_bars_shown", []):
+                bar.show()
         for key in ("play", "step_back", "step_forward", "rewind", "end"):
             self.actions_by_key[key].setEnabled(not in_lab)
 
@@ -549,16 +552,16 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.tabs.setCurrentIndex(0)  # saved dock state is the playground's
         self.save_settings()
         self.ctrl.shutdown()
+        self.lab.shutdown()
         super().closeEvent(event)
 
 
 SHORTCUTS = (
-        self.tabs.setCurrentIndex(0)  # saved dock state is the playground's
     ("Space", "play / pause"),
     ("Left / Right", "one step back / forward"),
-        self.lab.shutdown()
     ("Home / End", "first / last step"),
     ("Ctrl+R", "course exercise"),
     ("Ctrl+E", "export trajectories CSV"),
