@@ -63,7 +63,7 @@ body {{ color: {TEXT}; font-size: 10pt; }}
 .eq {{ font-family: {MONO}; color: {MUTED}; }}
 .num {{ font-family: {MONO}; padding-left: 4px; white-space: pre; }}
 .wrap {{ font-family: {MONO}; padding-left: 4px; white-space: pre-wrap; }}
-.hint {{ color: {MUTED}; font-size: 8pt; padding-left: 8px; }}
+.hint {{ color: {MUTED}; font-size: 8pt; padding-left: 8px; white-space: nowrap; }}
 .h {{ margin-top: 12px; margin-bottom: 3px; color: {HEADING}; font-weight: 600; }}
 .sub {{ margin-top: 8px; margin-bottom: 2px; margin-left: 2px; color: {MUTED}; font-size: 9pt; }}
 .note {{ margin: 4px 2px; color: {MUTED}; font-size: 9pt; }}
@@ -189,7 +189,7 @@ def render_page(
         Row(f"w{k}", _val(state.point), f"w_{{{n}}}", tex_row(state.point)),
         Row(f"f(w{k})", fmt(state.loss, minus=MINUS), f"f(w_{{{n}}})", tex_num(state.loss)),
         Row(f"∇f(w{k})", _val(state.gradient), rf"\nabla f(w_{{{n}}})",
-            tex_row(state.gradient), f"used by step {n + 1}" if n < traj.steps else ""),
+            tex_row(state.gradient)),
     ])
 
     if n == 0:
@@ -273,6 +273,7 @@ class _Builder:
         self._md += [f"> {message}", ""]
 
     def section(self, title: str, md_title: str) -> None:
+        self.gap()  # Qt drops a paragraph's top margin after a table: space it explicitly
         self._html.append(f'<p class="h">{_esc(title)}</p>')
         self._text += ["", title]
         self._md += [f"**{md_title}**", ""]
@@ -283,7 +284,7 @@ class _Builder:
         self._md += [f"*{title}:*", ""]
 
     def gap(self) -> None:
-        self._html.append('<p style="margin: 0; font-size: 4pt;">&nbsp;</p>')
+        self._html.append('<p style="margin: 0; font-size: 5pt;">&nbsp;</p>')
 
     def hint(self, message: str) -> None:
         self._html.append(f'<p class="note">{_esc(message)}</p>')

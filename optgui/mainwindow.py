@@ -233,6 +233,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.view3d_dock)
         self.splitDockWidget(self.view3d_dock, self.inspector_dock, Qt.Orientation.Vertical)
         self.view3d_dock.hide()
+        self.resizeDocks([self.inspector_dock], [400], Qt.Orientation.Horizontal)
+        # shown for the first time, the 3-D view takes about half of the right-hand column
+        self.view3d_dock.toggleViewAction().toggled.connect(
+            lambda on: on and self.resizeDocks(
+                [self.view3d_dock, self.inspector_dock],
+                [self.height() * 9 // 20, self.height() * 11 // 20], Qt.Orientation.Vertical))
 
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions_by_key
