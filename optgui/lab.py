@@ -24,9 +24,10 @@ import os
 from collections import deque
 from pathlib import Path
 
+import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -44,6 +45,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -75,7 +77,13 @@ from optgui.widgets import NumberSpinBox, swatch_icon
 
 PLOT_KEYS = tuple(key for key, _, _ in PANELS) + ("grad_norms",)
 PLOT_TITLES = {key: title for key, title, _ in PANELS} | {"grad_norms": "Gradient norm by layer"}
-RATE_WINDOW = 5.0  # seconds of training over which samples/s is averaged
+GRID_COLOR = "#2e2e3c"  # opaque: translucent grid lines are slow to paint
+RATE_WINDOW = 5.0
+SUMMARY_HINT = ("<span style='color:#a9a9b8'>After each epoch: the share of the last layer's "
+                "gradient that reaches the first layer, per optimizer (tiny = vanishing).</span>")
+RENDER_INTERVAL_MS = 25  # one plot redrawn per tick while there is something new
+RENDER_ORDER = ("stream", "train_loss", "val_loss", "train_acc", "val_acc", "grad_norms",
+                "summary")  # seconds of training over which samples/s is averaged
 ERROR_STYLE = "color: #ffb4b4; background: #3a2026; border: 1px solid #6a3038;"
 INFO_STYLE = "color: #d8e8ff; background: #202a3a; border: 1px solid #34445e;"
 OK_STYLE = "color: #b9f3c4;"
@@ -112,11 +120,26 @@ def _duration(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def _hint(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setProperty("role", "hint")
-    label.setWordWrap(True)
-    return label
+def _button(text: str) -> QToolButton:
+    """A compact text button (QPushButton's style minimum width would widen the panel)."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+    return button
+
+
+def _fraction(ratio: float) -> str:
+    """0.00034 -> "1/2,900" (rich text): how many times smaller, easier to read than 3.4e-4."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return "0"
+    inv = 1.0 / ratio
+    if inv < 1.5:
+        return f"{ratio:.2g}"
+    if inv < 1e6:
+        return f"1/{float(f'{inv:.2g}'):,.0f}"
+    mantissa, exponent = f"{inv:.1e}".split("e")
+    return f"1/{mantissa}·10<sup>{int(exponent)}</sup>"
 
 
 class OptimizerList(QGroupBox):
@@ -155,16 +178,16 @@ class OptimizerList(QGroupBox):
         layout.addWidget(self.error)
 
         row = QHBoxLayout()
-        self.add_button = QPushButton("Add")
+        self.add_button = _button("Add")
         self.add_button.setToolTip("Add the spec typed above as a new optimizer")
         self.add_button.clicked.connect(self.add_from_edit)
-        self.apply_button = QPushButton("Apply")
+        self.apply_button = _button("Apply")
         self.apply_button.setToolTip("Replace the selected optimizer by the spec typed above")
         self.apply_button.clicked.connect(self.apply_edit)
-        self.remove_button = QPushButton("Remove")
+        self.remove_button = _button("Remove")
         self.remove_button.setToolTip("Remove the selected optimizer")
         self.remove_button.clicked.connect(self.remove_selected)
-        self.reset_button = QPushButton("Course four")
+        self.reset_button = _button("Reset")
         self.reset_button.setToolTip("Back to the course's four: SGD, SGD with momentum 0.9, "
                                      "RMSprop and Adam")
         self.reset_button.clicked.connect(lambda: self.set_specs(DEFAULT_OPTIMIZERS))
@@ -395,7 +418,8 @@ class LabTab(QWidget):
     """The vanishing-gradient lab (the window's second tab)."""
 
     stateChanged = Signal(str)  # "idle", "running", "paused", "stopping"
-    trainingFinished = Signal()  # the worker thread has ended (success, stop or failure)
+    # the worker thread has ended (success, stop or failure) and the curves show it all
+    trainingFinished = Signal()
     messageShown = Signal(str)
 
     def __init__(self, parent=None) -> None:
@@ -410,9 +434,15 @@ class LabTab(QWidget):
         self._stream_y: list[list[float]] = []
         self._stream_curves: list[pg.PlotDataItem] = []
         self._rate: deque[tuple[float, int]] = deque()
+        self._dirty: set[str] = set()
+        self._finish_pending = False
+        self._render_timer = QTimer(self)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render_next)
         self._build()
         self.locate_data()
-        self._rebuild_plots(self.settings.optimizers.labels(), self.settings.layers.value() + 1)
+        self._rebuild_plots(self.settings.optimizers.labels(), self.settings.layers.value() + 1,
+                            self.settings.epochs.value())
         self._set_state("idle")
 
     # ------------------------------------------------------------------ building
@@ -425,7 +455,7 @@ class LabTab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(360)
+        scroll.setFixedWidth(max(330, self.settings.minimumSizeHint().width() + 14))
 
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Train every optimizer in the list side by side")
@@ -440,11 +470,10 @@ class LabTab(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("%p%")
-        self.progress.setToolTip("Samples trained by all optimizers together")
-        self.rate_label = QLabel("")
-        self.rate_label.setMinimumWidth(330)
-        self.rate_label.setToolTip("Epoch, training speed (samples per second, all optimizers "
-                                   "together, over the last few seconds) and time left")
+        self.progress.setToolTip("Samples trained by all optimizers together; the speed "
+                                 "(samples per second, all optimizers together, over the last "
+                                 "few seconds) and the time left")
+        self.status = ""  # what the progress bar says besides the percentage
 
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_csv_button.setToolTip("Save the metrics per optimizer and epoch (the same "
@@ -465,7 +494,6 @@ class LabTab(QWidget):
         for w in (self.start_button, self.pause_button, self.stop_button):
             controls.addWidget(w)
         controls.addWidget(self.progress, 1)
-        controls.addWidget(self.rate_label)
         controls.addWidget(self.export_csv_button)
         controls.addWidget(self.export_png_button)
 
@@ -493,11 +521,16 @@ class LabTab(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(BACKGROUND)
-        self.summary = QLabel()
+        self.summary = QLabel(SUMMARY_HINT)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
-        self.summary.setToolTip("The first layer's gradient norm as a fraction of the last "
-                                "layer's, at the latest epoch: tiny means vanishing")
+        # a fixed height: a label growing when the first epoch arrives would re-lay out (and
+        # fully repaint) all five plots in one go
+        self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 6)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.summary.setToolTip("The first layer's weight-gradient norm divided by the last "
+                                "layer's, averaged over the latest epoch: a tiny fraction "
+                                "means the gradient vanishes on its way back to the input")
 
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
@@ -510,10 +543,15 @@ class LabTab(QWidget):
         layout.addWidget(scroll)
         layout.addLayout(right, 1)
 
-    def _rebuild_plots(self, labels, n_linear: int) -> None:
+    def _rebuild_plots(self, labels, n_linear: int, epochs: int) -> None:
         """Create the plot items once per run (later updates only call setData)."""
         self.graphics.ci.clear()
         self.plots = TrainingPlots(self.graphics.ci, tuple(labels), n_linear)
+        # the whole run's epochs from the start: the x axes never change while curves grow
+        # (re-laying out axes is most of a repaint's cost), and the run's length is visible
+        for key, _, _ in PANELS:
+            self.plots.plots[key].setXRange(0, max(epochs, 1), padding=0.02)
+            self.plots.plots[key].getViewBox().enableAutoRange(axis="x", enable=False)
         loss = self.plots.plots["train_loss"]
         loss.setTitle("Train loss (line: every few batches; dots: epoch mean)")
         self._stream_curves = [
@@ -521,6 +559,19 @@ class LabTab(QWidget):
         ]
         for curve in self._stream_curves:
             curve.setZValue(-1)  # under the epoch dots
+        # y range set by _fit_loss_range (a spike in the first batches would flatten the rest)
+        loss.getViewBox().enableAutoRange(axis="y", enable=False)
+        # pyqtgraph draws grids as translucent lines from the axes, over the whole view, on
+        # every repaint: ~85 ms a frame for these five plots on a software-rendered window,
+        # which would stall the event loop while curves stream. No grids; the gradient plot
+        # gets plain opaque lines at each decade (cheap), since decades are its story.
+        for plot in self.plots.plots.values():
+            plot.showGrid(x=False, y=False)
+        grad = self.plots.plots["grad_norms"]
+        for decade in range(-15, 4):
+            line = pg.InfiniteLine(pos=decade, angle=0, movable=False, pen=pg.mkPen(GRID_COLOR))
+            line.setZValue(-10)
+            grad.addItem(line, ignoreBounds=True)
         self._stream_x = [[] for _ in labels]
         self._stream_y = [[] for _ in labels]
         # the grad-norm legend names the colours; the four metric plots share them
@@ -570,18 +621,22 @@ class LabTab(QWidget):
         self.show_message("Downloading Fashion-MNIST (about 30 MB)…", error=False)
         job.start()
 
+    @Slot(int, int, str)
     def _download_progress(self, done: int, total: int, name: str) -> None:
         if total:
             self.download_progress.setValue(int(1000 * done / total))
         self.download_progress.setFormat(f"%p%  {done / 1e6:.1f} MB  {name}")
 
+    @Slot(str)
     def _download_succeeded(self, where: str) -> None:
         self.show_message(f"Fashion-MNIST downloaded to {where}. Press Start.", error=False)
         self.locate_data()
 
+    @Slot(str)
     def _download_failed(self, message: str) -> None:
         self.show_message(message, error=True, offer_download=True)
 
+    @Slot()
     def _download_ended(self) -> None:
         self.download_job = None
         self.download_progress.hide()
@@ -624,7 +679,7 @@ class LabTab(QWidget):
         """Before the first run, the empty plots follow the chosen optimizers and depth."""
         if self.state == "idle" and self.history.started is None:
             self._rebuild_plots(self.settings.optimizers.labels(),
-                                self.settings.layers.value() + 1)
+                                self.settings.layers.value() + 1, self.settings.epochs.value())
 
     def start(self) -> bool:
         """Start training with the current settings; False (and a message) if it cannot."""
@@ -644,12 +699,13 @@ class LabTab(QWidget):
         self.clear_message()
         self.generation += 1
         self.history = TrainingHistory()
+        self._dirty.clear()
+        self._finish_pending = False
         self._rate.clear()
-        self._rebuild_plots(config.labels, config.n_linear)
-        self.summary.clear()
+        self._rebuild_plots(config.labels, config.n_linear, config.epochs)
+        self.summary.setText(SUMMARY_HINT)
         self.progress.setValue(0)
-        self.progress.setFormat("loading data…")
-        self.rate_label.setText("")
+        self.set_status("loading data and torch…", percent=False)
         worker = TrainingWorker(self.generation, config)
         job = WorkerHandle(worker, "optgui-training", self)
         worker.events.connect(self._on_events)
@@ -670,7 +726,7 @@ class LabTab(QWidget):
         if self.job is not None and self.state == "running":
             self.job.worker.pause()
             self._set_state("paused")
-            self.rate_label.setText("paused")
+            self.set_status("paused")
 
     def resume(self) -> None:
         if self.job is not None and self.state == "paused":
@@ -683,7 +739,7 @@ class LabTab(QWidget):
             self.job.worker.stop()
             self.job.worker.resume()
             self._set_state("stopping")
-            self.rate_label.setText("stopping…")
+            self.set_status("stopping…")
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Stop any training or download and wait for the threads (the window is closing)."""
@@ -697,6 +753,7 @@ class LabTab(QWidget):
         return any(j is not None and j.is_running() for j in (self.job, self.download_job))
 
     # ------------------------------------------------------------------ events (GUI thread)
+    @Slot(int, object)
     def _on_events(self, generation: int, events: tuple) -> None:
         """Feed a batch of events to the history and the plots; cheap by design."""
         if generation != self.generation:
@@ -715,7 +772,7 @@ class LabTab(QWidget):
             elif isinstance(ev, EpochResult):
                 epoch_seen = True
             elif isinstance(ev, TrainingStarted):
-                self.progress.setFormat("%p%")
+                self.set_status(f"epoch 1/{ev.epochs}")
                 self.settings.located.setText(f"Using {ev.data_source}: {ev.n_train:,} "
                                               f"training, {ev.n_val:,} validation samples")
             elif isinstance(ev, Diverged):
@@ -724,12 +781,97 @@ class LabTab(QWidget):
             elif isinstance(ev, Finished):
                 self._finished(ev)
         if last_batch is not None:
+            self._show_progress(last_batch)
+            self._mark_dirty(("stream",))
+        if epoch_seen:
+            self._mark_dirty(RENDER_ORDER)
+
+    # ------------------------------------------------------------------ drawing, in slices
+    def _mark_dirty(self, keys) -> None:
+        self._dirty.update(keys)
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    @Slot()
+    def _render_next(self) -> None:
+        """Redraw one plot (or the summary) per timer tick.
+
+        Redrawing all five at once after an epoch (setData on 20 curves with symbols, ten
+        axes re-laid out, one big repaint) takes 60–120 ms of the GUI thread while the
+        worker competes for the GIL; one plot per tick keeps every slice, repaint included,
+        well under the 50 ms budget, and the viewer cannot tell the difference.
+        """
+        key = next((k for k in RENDER_ORDER if k in self._dirty), None)
+        if key is None or self.plots is None:
+            self._dirty.clear()
+            self._render_timer.stop()
+            if self._finish_pending:
+                self._finish_pending = False
+                self.trainingFinished.emit()
+            return
+        self._dirty.discard(key)
+        self.render_plot(key)
+
+    def render_plot(self, key: str) -> None:
+        """Show what the history holds in one plot: setData on items built once."""
+        if self.plots is None:
+            return
+        h = self.history
+        if key == "summary":
+            self._update_summary()
+        elif key == "stream":
             for i, curve in enumerate(self._stream_curves):
                 curve.setData(self._stream_x[i], self._stream_y[i])
-            self._show_progress(last_batch)
-        if epoch_seen and self.plots is not None:
-            self.plots.update(self.history)
-            self._update_summary()
+            self._fit_loss_range()
+        elif key == "grad_norms":
+            for i, name in enumerate(self.plots.optimizers):
+                last = h.last(name)
+                norms = np.asarray(last.grad_norms if last else (), float)
+                keep = np.isfinite(norms) & (norms > 0)  # a log axis cannot show 0
+                self.plots.curves[key][i].setData(np.arange(1, len(norms) + 1)[keep],
+                                                  norms[keep])
+        else:
+            scale = 100.0 if key.endswith("acc") else 1.0
+            for i, name in enumerate(self.plots.optimizers):
+                epochs, values = h.series(name, key)
+                self.plots.curves[key][i].setData(np.asarray(epochs, float),
+                                                  scale * np.asarray(values, float))
+            if key == "train_loss":
+                self._fit_loss_range()
+
+    def render_all(self) -> None:
+        """Draw everything now (exports, and tests that look at the curves)."""
+        for key in RENDER_ORDER:
+            self.render_plot(key)
+        self._dirty.clear()
+
+    def _fit_loss_range(self) -> None:
+        """Train-loss y range: every epoch mean and streamed point except each curve's first
+        few, where an adaptive optimizer's first steps can spike far above the starting loss
+        (ln 10 ≈ 2.3) and would flatten everything else. Zooming out still shows the spike."""
+        top, bottom = [], []
+        for ys in self._stream_y:
+            if ys:
+                bottom.append(min(ys))
+                rest = ys[3:] if len(ys) > 10 else ys
+                top.append(max(rest))
+        for name in self.history.optimizers:
+            _, values = self.history.series(name, "train_loss")
+            finite = [v for v in values if math.isfinite(v)]
+            if finite:
+                top.append(max(finite))
+                bottom.append(min(finite))
+        top = [t for t in top if math.isfinite(t)]
+        bottom = [b for b in bottom if math.isfinite(b)]
+        if top and bottom and self.plots is not None:
+            lo, hi = min(bottom), max(top)
+            self.plots.plots["train_loss"].setYRange(lo, hi if hi > lo else lo + 1, padding=0.05)
+
+    def set_status(self, text: str, *, percent: bool = True) -> None:
+        """The progress bar's text: percentage, epoch, speed, time left (or the outcome)."""
+        self.status = text
+        escaped = text.replace("%", "%%")
+        self.progress.setFormat(f"%p%   ·   {escaped}" if percent and text else escaped or "%p%")
 
     def _show_progress(self, ev: BatchProgress) -> None:
         total = max(ev.samples_total, 1)
@@ -740,43 +882,48 @@ class LabTab(QWidget):
         (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
         rate = (s1 - s0) / (t1 - t0) if t1 > t0 else ev.samples_per_second
         left = (ev.samples_total - ev.samples_done) / rate if rate > 0 else math.inf
-        if self.state == "running":
+        if self.state == "running" and self.history.finished is None:  # else: the outcome
             epochs = self.history.started.epochs if self.history.started else "?"
-            self.rate_label.setText(f"epoch {ev.epoch}/{epochs} · {rate:,.0f} samples/s · "
+            self.set_status(f"epoch {ev.epoch}/{epochs} · {rate:,.0f} samples/s · "
                                     f"{_duration(left)} left")
 
     def _update_summary(self) -> None:
+        """One line under the plots: how much of the last layer's gradient reaches layer 1."""
         parts = []
         for i, name in enumerate(self.history.optimizers):
             last = self.history.last(name)
             if last is None or not last.grad_norms or not last.grad_norms[-1] > 0:
                 continue
             ratio = last.grad_norms[0] / last.grad_norms[-1]
-            parts.append(f"<span style='color:{color(i)}'>■</span> {html.escape(name)}: "
-                         f"first/last {ratio:.2g} · val acc {100 * last.val_acc:.1f}%")
+            parts.append(f"<span style='color:{color(i)}'>■ {html.escape(name)}</span> "
+                         f"<b>{_fraction(ratio)}</b>")
         if parts:
-            self.summary.setText("<b>Gradient reaching layer 1, relative to the last layer "
-                                 "(latest epoch):</b>&nbsp; " + " &nbsp;&nbsp; ".join(parts))
+            self.summary.setText("Share of the last layer's gradient that reaches layer 1 "
+                                 "(latest epoch):&nbsp;&nbsp; "
+                                 + " &nbsp;&nbsp; ".join(parts))
 
     def _finished(self, ev: Finished) -> None:
         self.progress.setValue(self.progress.maximum() if not ev.stopped
                                else self.progress.value())
         what = "Stopped" if ev.stopped else "Done"
-        self.rate_label.setText(f"{what}: {ev.epochs_completed} epoch(s) in "
+        self.set_status(f"{what}: {ev.epochs_completed} epoch(s) in "
                                 f"{_duration(ev.elapsed)}, {ev.samples_per_second:,.0f} "
                                 f"samples/s")
 
+    @Slot(int, str)
     def _on_failed(self, generation: int, message: str) -> None:
         if generation == self.generation:
             self.show_message(message, offer_download=message.startswith("Data problem"))
-            self.rate_label.setText("failed")
+            self.set_status("failed")
 
+    @Slot()
     def _on_thread_finished(self) -> None:
         self.job = None
         if self.state == "stopping" and self.history.finished is None:
-            self.rate_label.setText("Stopped")
+            self.set_status("Stopped")
         self._set_state("idle")
-        self.trainingFinished.emit()
+        self._finish_pending = True  # trainingFinished once the last curves are drawn
+        self._mark_dirty(("summary",))
 
     # ------------------------------------------------------------------ exports
     def _ask_path(self, title: str, name: str, filters: str) -> str | None:
@@ -808,6 +955,7 @@ class LabTab(QWidget):
     def plot_png(self, key: str) -> bytes:
         if self.plots is None:
             raise OSError("no plots yet")
+        self.render_plot(key)  # anything still queued for drawing
         exporter = pg.exporters.ImageExporter(self.plots.plots[key])
         exporter.parameters()["width"] = 1200 if key == "grad_norms" else 800
         image = exporter.export(toBytes=True)

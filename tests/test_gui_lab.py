@@ -18,7 +18,7 @@ from test_data import NAMES, write_dataset
 from engine import data as D
 from engine import training as T
 from engine.training import CSV_COLUMNS, metrics_csv
-from optgui.lab import LabTab, validate_spec
+from optgui.lab import LabTab, _fraction, validate_spec
 
 pytestmark = pytest.mark.gui
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -134,6 +134,13 @@ def test_edit_and_remove_an_optimizer(lab):
     assert opts.labels() == (COURSE_LABELS[0], COURSE_LABELS[2], COURSE_LABELS[3])
 
 
+def test_gradient_share_reads_as_a_fraction():
+    assert _fraction(0.00034) == "1/2,900"
+    assert _fraction(0.11) == "1/9"
+    assert _fraction(8.2e-9) == "1/1.2·10<sup>8</sup>"
+    assert _fraction(2.0) == "2" and _fraction(0.0) == "0"
+
+
 def test_validate_spec():
     assert validate_spec("adam", 0.5) == ("adam(lr=0.5)", "")
     label, reason = validate_spec("sgd(batch=8)", 0.01)
@@ -164,17 +171,20 @@ def test_start_streams_curves_for_every_optimizer(lab, qtbot, toy_dir):
                    ("train_loss", "val_acc", "grad_norms")}
         assert len(colours) == 1
     assert lab.progress.value() == lab.progress.maximum()
-    assert lab.rate_label.text().startswith("Done: 3 epoch(s)")
-    assert "first/last" in lab.summary.text()
+    assert lab.status.startswith("Done: 3 epoch(s)")
+    summary = lab.summary.text()
+    assert "reaches layer 1" in summary and all(name in summary for name in COURSE_LABELS)
+    x0, x1 = lab.plots.plots["val_acc"].getViewBox().viewRange()[0]
+    assert x0 <= 0 and 3 <= x1 < 3.2  # the run's whole length from the start
     assert lab.state == "idle" and lab.start_button.isEnabled()
 
 
 def test_progress_shows_rate_and_time_left(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=400)
     assert lab.start()
-    qtbot.waitUntil(lambda: "samples/s" in lab.rate_label.text()
+    qtbot.waitUntil(lambda: "samples/s" in lab.status
                     and lab.progress.value() > 0, timeout=20_000)
-    assert "left" in lab.rate_label.text() and "epoch" in lab.rate_label.text()
+    assert "left" in lab.status and "epoch" in lab.status
     assert lab.progress.value() < lab.progress.maximum()
     with qtbot.waitSignal(lab.trainingFinished, timeout=5000):
         lab.stop()
@@ -190,7 +200,7 @@ def test_pause_and_resume(lab, qtbot, toy_dir):
         lab.pause_button.click()
     assert lab.state == "paused" and lab.pause_button.text() == "Resume"
     assert worker.is_waiting()  # blocked between two events, not advancing the generator
-    assert "paused" in lab.rate_label.text()
+    assert "paused" in lab.status
     seen = len(lab.history.batches)
     assert lab.history.finished is None
     with qtbot.waitSignal(worker.pausedChanged, timeout=5000,
@@ -287,7 +297,7 @@ def test_corrupt_file_is_a_message_not_a_crash(lab, qtbot, tmp_path):
     run_to_end(qtbot, lab)
     text = lab.message_text()
     assert str(path) in text and "truncated" in text
-    assert lab.state == "idle" and lab.rate_label.text() == "failed"
+    assert lab.state == "idle" and lab.status == "failed"
 
 
 def test_download_failure_shows_a_clear_message(lab, qtbot, monkeypatch, tmp_path):
