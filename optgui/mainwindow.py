@@ -171,6 +171,16 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.lab, "Vanishing-gradient lab")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
+        self._size_tabs(0)
+
+    def _size_tabs(self, index: int) -> None:
+        """Only the shown tab's minimum size counts (a QStackedWidget takes the largest of all
+        pages'), so the lab's wide plots never force the playground's window wider."""
+        from PySide6.QtWidgets import QSizePolicy
+
+        for i in range(self.tabs.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.tabs.widget(i).setSizePolicy(policy, policy)
 
     def _tab_changed(self, index: int) -> None:
         """The docks, the toolbar and the playback keys belong to the playground: hidden or
@@ -188,6 +198,7 @@ class MainWindow(QMainWindow):
                 bar.show()
         for key in ("play", "step_back", "step_forward", "rewind", "end"):
             self.actions_by_key[key].setEnabled(not in_lab)
+        self._size_tabs(index)
 
     def _build_dock(self) -> None:
         self.panel = ControlPanel(self.ctrl)
