@@ -586,6 +586,7 @@ SHORTCUTS = (
     ("Ctrl+L", "log-scale loss"),
     ("Ctrl+I / Ctrl+3", "step inspector / 3-D view"),
     ("Ctrl+0", "fit the contour view"),
+    ("Ctrl+Shift+G / U / M / S", "overlay: gradient / update / momentum / SAM perturbation"),
     ("Delete", "remove the selected run (in the list)"),
     ("Click on the contour", "move the start point"),
 )
