@@ -762,6 +762,20 @@ def _evaluate(model, X, Y, batch_size: int) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- results
 
 
+def format_duration(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour on; ``?`` for an unknown (inf/NaN) estimate.
+
+    One function for the lab's status line and the command line's progress line, so both
+    show a run's time left and elapsed time alike.
+    """
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
 @dataclass
 class TrainingHistory:
     """Everything a run reported, collected from its events (for plots and CSV export).

@@ -212,6 +212,7 @@ def run_train(args) -> int:
         Finished,
         TrainingHistory,
         TrainingStarted,
+        format_duration,
         train,
         write_metrics_csv,
     )
@@ -231,7 +232,7 @@ def run_train(args) -> int:
             elif isinstance(event, BatchProgress) and tty:
                 sys.stderr.write(f"\r  {100 * event.samples_done / event.samples_total:5.1f}%  "
                                  f"{event.samples_per_second:,.0f} samples/s  "
-                                 f"{_duration(event.seconds_left)} left ")
+                                 f"{format_duration(event.seconds_left)} left ")
                 sys.stderr.flush()
             elif isinstance(event, EpochResult):
                 if tty:
@@ -243,7 +244,7 @@ def run_train(args) -> int:
             elif isinstance(event, Finished):
                 if tty:
                     sys.stderr.write("\r\033[K")
-                print(f"done in {_duration(event.elapsed)}, "
+                print(f"done in {format_duration(event.elapsed)}, "
                       f"{event.samples_per_second:,.0f} samples/s", file=sys.stderr)
     except KeyboardInterrupt:
         events.close()
@@ -267,15 +268,6 @@ def run_train(args) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,6 +67,7 @@ from engine.training import (
     TrainingHistory,
     TrainingStarted,
     check_trainable,
+    format_duration,
     metrics_csv,
     with_default_lr,
 )
@@ -109,15 +110,6 @@ def validate_spec(text: str, lr: float) -> tuple[str | None, str]:
     except ValueError as exc:
         return None, str(exc)
     return str(run), ""
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def _button(text: str) -> QToolButton:
@@ -885,7 +877,7 @@ class LabTab(QWidget):
         if self.state == "running" and self.history.finished is None:  # else: the outcome
             epochs = self.history.started.epochs if self.history.started else "?"
             self.set_status(f"epoch {ev.epoch}/{epochs} · {rate:,.0f} samples/s · "
-                                    f"{_duration(left)} left")
+                                    f"{format_duration(left)} left")
 
     def _update_summary(self) -> None:
         """One line under the plots: how much of the last layer's gradient reaches layer 1."""
@@ -907,7 +899,7 @@ class LabTab(QWidget):
                                else self.progress.value())
         what = "Stopped" if ev.stopped else "Done"
         self.set_status(f"{what}: {ev.epochs_completed} epoch(s) in "
-                                f"{_duration(ev.elapsed)}, {ev.samples_per_second:,.0f} "
+                                f"{format_duration(ev.elapsed)}, {ev.samples_per_second:,.0f} "
                                 f"samples/s")
 
     @Slot(int, str)

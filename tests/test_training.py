@@ -440,6 +440,15 @@ def test_newton_is_refused_by_the_adapter_too():
 # ----------------------------------------------------------------------------- history, CSV
 
 
+@pytest.mark.parametrize("seconds, text", [
+    (0, "0:00"), (59.4, "0:59"), (59.6, "1:00"), (754, "12:34"), (3599, "59:59"),
+    (3600, "1:00:00"), (3 * 3600 + 5 * 60 + 7, "3:05:07"),
+    (math.inf, "?"), (math.nan, "?"),
+])
+def test_format_duration(seconds, text):
+    assert T.format_duration(seconds) == text
+
+
 def test_history_and_csv(toy, tmp_path):
     history = TrainingHistory()
     for e in train(tiny(optimizers=("sgd", "adam")), toy):
