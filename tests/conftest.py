@@ -1,8 +1,14 @@
-"""Shared test set-up: Qt runs offscreen, and no test may leave a QThread running."""
+"""Shared test set-up: Qt runs offscreen, and no test may leave a QThread running.
+
+The fixtures shared by several test modules live here; PySide6 and the window are imported
+inside the fixtures, so the engine-only tests never load Qt.
+"""
 
 import os
 import sys
 from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OPTGUI_NO_SETTINGS", "1")  # tests never read or write the user's settings
@@ -10,3 +16,47 @@ os.environ.setdefault("OPTGUI_NO_SETTINGS", "1")  # tests never read or write th
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def window(qtbot):
+    """The course exercise in a shown, active window without settings, its runs computed.
+
+    Closing it must stop the worker thread.
+    """
+    from guihelpers import wait_idle
+
+    from optgui.mainwindow import MainWindow
+
+    w = MainWindow(use_settings=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    wait_idle(qtbot, w)
+    yield w
+    w.close()
+    assert not w.ctrl.worker_thread.isRunning()
+
+
+@pytest.fixture
+def user_settings(tmp_path):
+    """Point QSettings' user scope at an empty temp folder, for the tests that do use settings
+    (MainWindow(use_settings=True)): they must never read or write the user's real ones."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    QSettings("optgui", "optgui").clear()
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory) -> Path:
+    """The toy IDX data set of tests/test_data.py (256 + 64 samples), written once a module."""
+    from test_data import write_dataset
+
+    folder = tmp_path_factory.mktemp("toy")
+    write_dataset(folder)
+    return folder

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from guihelpers import COURSE_TABLE, PNG_SIGNATURE, run_id, select, wait_idle
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 
@@ -19,40 +18,6 @@ from optgui.config import RunConfig
 from optgui.mainwindow import MainWindow
 
 pytestmark = pytest.mark.gui
-ROOT = Path(__file__).resolve().parent.parent
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-# ../shared/COURSE.md, section 2: W after iterations 1 and 2
-COURSE_TABLE = {
-    "gd": [(-4.6, 1.2), (-4.232, -0.72)],
-    "momentum": [(-4.7, 0.4), (-4.268, 1.12)],
-    "rmsprop": [(-4.0513215, -1.0513168), (-3.4351975, -0.5915234)],
-    "adam": [(-4.8, -1.8), (-4.6002548, -1.6008245)],
-}
-
-
-def wait_idle(qtbot, window, runs: int | None = None) -> None:
-    ctrl = window.ctrl
-    want = len(ctrl.config.runs) if runs is None else runs
-    qtbot.waitUntil(lambda: not ctrl.is_busy() and len(ctrl.trajectories) == want, timeout=10000)
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(use_settings=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    qtbot.waitUntil(w.isActiveWindow)
-    wait_idle(qtbot, w)
-    yield w
-    w.close()
-    assert not w.ctrl.worker_thread.isRunning()
-
-
-def run_id(window, name: str) -> int:
-    return next(r.run_id for r in window.ctrl.config.runs if r.spec.name == name)
 
 
 # ---------------------------------------------------------------------------- launch
@@ -148,14 +113,6 @@ def test_scrubbing_the_slider_moves_every_view(window):
 
 
 # ---------------------------------------------------------------------------- editing
-
-
-def select(window, name: str) -> int:
-    rid = run_id(window, name)
-    row = [r.run_id for r in window.ctrl.config.runs].index(rid)
-    window.panel.run_list.list.setCurrentRow(row)
-    assert window.ctrl.selected_run == rid
-    return rid
 
 
 def test_editing_a_hyperparameter_reruns_that_optimizer_and_keeps_the_step(window, qtbot):
@@ -404,11 +361,9 @@ def test_closing_during_a_run_stops_the_worker_thread(qtbot):
     assert not thread.isRunning()
 
 
-def test_settings_are_remembered_and_corrupt_settings_fall_back(qtbot, tmp_path):
+def test_settings_are_remembered_and_corrupt_settings_fall_back(qtbot, user_settings):
     from PySide6.QtCore import QSettings
 
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
     first = MainWindow(use_settings=True)
     qtbot.addWidget(first)
     first.ctrl.set_steps(12)
@@ -427,23 +382,3 @@ def test_settings_are_remembered_and_corrupt_settings_fall_back(qtbot, tmp_path)
     qtbot.addWidget(third)
     assert third.ctrl.config == RunConfig.from_preset(COURSE)
     third.close()
-
-
-def test_gui_startup_does_not_import_torch():
-    probe = (
-        "import os, sys\n"
-        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        "os.environ['OPTGUI_NO_SETTINGS'] = '1'\n"
-        "from optgui.app import create_application\n"
-        "from optgui.mainwindow import MainWindow\n"
-        "app = create_application()\n"
-        "w = MainWindow()\n"
-        "w.show()\n"
-        "app.processEvents()\n"
-        "print('torch' in sys.modules)\n"
-        "w.close()\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "False"

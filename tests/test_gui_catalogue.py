@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from test_gui import run_id, select, wait_idle
+from guihelpers import run_id, select, wait_idle
+from PySide6.QtCore import Qt
 
 from engine import REGISTRY, get_surface, parse_spec, run_trajectory
 from engine.expression import surface_from_expression
@@ -20,21 +20,6 @@ from optgui.mainwindow import MainWindow
 from optgui.presets import GD_SGD_MINIBATCH, SAM_VS_GD
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot):
-    """The course exercise in a window without settings (as in test_gui.py)."""
-    w = MainWindow(use_settings=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    qtbot.waitUntil(w.isActiveWindow)
-    wait_idle(qtbot, w)
-    yield w
-    w.close()
-    assert not w.ctrl.worker_thread.isRunning()
 
 
 def choose_custom(window, qtbot) -> None:
@@ -180,10 +165,7 @@ def test_an_undefined_start_moves_to_a_defined_point(window, qtbot):
     assert all(not ctrl.error(r.run_id) for r in ctrl.config.runs)
 
 
-def test_custom_expression_survives_the_settings_round_trip(qtbot, tmp_path):
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
-    QSettings("optgui", "optgui").clear()
+def test_custom_expression_survives_the_settings_round_trip(qtbot, user_settings):
     first = MainWindow(use_settings=True)
     qtbot.addWidget(first)
     text = "(w1 - 1)^2 + 4*(w2 + 0.5)^2"

@@ -10,32 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import guihelpers
 import pytest
+from guihelpers import COURSE_TABLE, run_id
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from test_gui import COURSE_TABLE, run_id, wait_idle
 
 from engine import REGISTRY, get_surface, parse_spec, run_trajectory
 from engine.explain import MINUS, explain_step, fmt_value
 from optgui.inspector import render_page
-from optgui.mainwindow import MainWindow
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(use_settings=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    qtbot.waitUntil(w.isActiveWindow)
-    wait_idle(qtbot, w)
-    yield w
-    w.close()
-    assert not w.ctrl.worker_thread.isRunning()
 
 
 def shown(window) -> str:
@@ -53,14 +39,14 @@ def go_to(window, qtbot, step: int) -> None:
 
 
 def select(window, qtbot, name: str) -> int:
+    """Select the run of rule ``name`` and wait until the inspector shows it."""
     rid = run_id(window, name)
-    row = [r.run_id for r in window.ctrl.config.runs].index(rid)
     if window.ctrl.selected_run == rid:
         qtbot.waitUntil(lambda: getattr(window.inspector.page, "run_id", None) == rid)
         return rid
     with qtbot.waitSignal(window.inspector.rendered, timeout=3000,
                           check_params_cb=lambda page: page.run_id == rid):
-        window.panel.run_list.list.setCurrentRow(row)
+        guihelpers.select(window, name)
     return rid
 
 
@@ -261,6 +247,8 @@ def test_3d_view_is_hidden_then_renders_or_explains_why(window, qtbot):
 
 
 def test_startup_imports_neither_opengl_nor_torch():
+    """The suite's one start-up probe (a fresh interpreter costs seconds): the window opens
+    with the inspector shown and the 3-D view hidden, and without torch or OpenGL loaded."""
     probe = (
         "import os, sys\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"

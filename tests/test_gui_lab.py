@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.error import URLError
 
 import pytest
+from guihelpers import PNG_SIGNATURE
 from PySide6.QtWidgets import QMessageBox
 from test_data import NAMES, write_dataset
 
@@ -21,16 +22,8 @@ from engine.training import CSV_COLUMNS, metrics_csv
 from optgui.lab import LabTab, _fraction, validate_spec
 
 pytestmark = pytest.mark.gui
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COURSE_LABELS = ["sgd(lr=0.01)", "sgd(lr=0.01,momentum=0.9)", "rmsprop(lr=0.01)",
                  "adam(lr=0.01,beta1=0.9,beta2=0.999)"]
-
-
-@pytest.fixture(scope="module")
-def toy_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("toy")
-    write_dataset(folder)
-    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,6 @@ from urllib.error import URLError
 
 import pytest
 import torch
-from test_data import write_dataset
 
 from engine import data as D
 from engine import parse_spec
@@ -47,13 +46,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def toy_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("toy")
-    write_dataset(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
