@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -267,12 +267,13 @@ def step_block(step: StepExplanation) -> list[str]:
 
 
 def _rule_rows(step: StepExplanation) -> list[str]:
-    """The rule in symbols, one ``x ← …`` per row, as applied at this step."""
+    """The rule in symbols, one ``x ← …`` per row (``\\`` between them), as applied at this
+    step: the body of an aligned environment."""
     rows = []
     for line in step.lines:
         lhs, _, rhs = line.rule_latex.partition(r" \leftarrow ")
         rows.append(rf"{lhs} &\leftarrow {rhs}")
-    return rows
+    return [r + r" \\" for r in rows[:-1]] + rows[-1:]
 
 
 def _inline(v) -> str:
@@ -310,10 +311,48 @@ def _short_note(traj: Trajectory, iterations: int) -> str:
     return f"This run recorded only {traj.steps} step(s)."
 
 
-def _hyper_items(traj: Trajectory) -> list[tuple[str, str, str]]:
-    """(name, symbol, value) of the hyperparameters worth listing, nested specs expanded."""
-    state = explain_state(traj, 0)
-    return [(q.name, q.symbol, q.value) for q in state.hypers]
+# Markdown and LaTeX say the same things about a run; the pieces below are written once and
+# take the target's escaping as arguments (``text`` for running text, ``code`` for names).
+
+
+def _start_point(surface: Surface, w0: np.ndarray) -> str:
+    """The start point, its loss and its gradient, in inline math (valid in both targets)."""
+    f0 = float(surface.value(w0))
+    g0 = surface.grad(w0)
+    return (f"Start point: $w_0 = {_row_vec_tex(w0)}$, $f(w_0) = {tex_value(f0)}$, "
+            f"$\\nabla f(w_0) = {_row_vec_tex(g0)}$.")
+
+
+def _hyper_lines(traj: Trajectory, code: Callable[[str], str], equals: str) -> list[str]:
+    """The "Hyperparameters: …" paragraph (nested specs expanded), or nothing.
+
+    Hyperparameters with a symbol are set in math; the others as ``name equals value`` in
+    code, where ``equals`` is how the target writes a plain "=" in running text.
+    """
+    items = []
+    for q in explain_state(traj, 0).hypers:
+        if q.symbol:
+            items.append(f"${tex_symbol(q.symbol)} = {_inline(q.value)}$ ({code(q.name)})")
+        else:
+            items.append(f"{code(q.name)} {equals} {code(str(fmt_value(q.value)))}")
+    return ["Hyperparameters: " + ", ".join(items) + ".", ""] if items else []
+
+
+def _initial_lines(traj: Trajectory, w0: np.ndarray, text: Callable[[str], str]) -> list[str]:
+    """The run's state before step 1, its own start point where it differs from ``w0``, and
+    the rule's notes about that state, as paragraphs."""
+    out: list[str] = []
+    init = explain_state(traj, 0)
+    items = [f"${q.latex}_{{0}} = {_inline(q.value)}$" if _indexable(q.latex)
+             else f"${q.latex} = {_inline(q.value)}$" for q in init.state
+             if _showable(q.value) and q.name.rsplit(".", 1)[-1] != "t"]
+    if items:
+        out += ["Initial state: " + ", ".join(items) + ".", ""]
+    if not np.allclose(traj.points[0], w0):
+        out += [f"This run starts at $w_0 = {_row_vec_tex(traj.points[0])}$.", ""]
+    for note in init.notes:
+        out += [text(note), ""]
+    return out
 
 
 # ============================================================================ Markdown
@@ -337,11 +376,8 @@ def to_markdown(
     ]
     if surface.gradient_latex:
         out += ["$$", rf"\nabla f(w) = {surface.gradient_latex}", "$$", ""]
-    f0 = float(surface.value(w0))
-    g0 = surface.grad(w0)
     out += [
-        f"Start point: $w_0 = {_row_vec_tex(w0)}$, $f(w_0) = {tex_value(f0)}$, "
-        f"$\\nabla f(w_0) = {_row_vec_tex(g0)}$.",
+        _start_point(surface, w0),
         "",
         md_text(PRECISION_NOTE),
         "",
@@ -353,31 +389,12 @@ def to_markdown(
         steps = explain_steps(traj, iterations, surface)
         if steps:
             out += ["Update rule (as applied at step 1):", "", "$$", r"\begin{aligned}"]
-            rows = _rule_rows(steps[0])
-            out += [r + r" \\" for r in rows[:-1]] + rows[-1:]
+            out += _rule_rows(steps[0])
             out += [r"\end{aligned}", "$$", ""]
-        hypers = _hyper_items(traj)
-        if hypers:
-            items = []
-            for name, symbol, value in hypers:
-                if symbol:
-                    items.append(f"${tex_symbol(symbol)} = {_inline(value)}$ ({md_code(name)})")
-                else:
-                    items.append(f"{md_code(name)} = {md_code(str(fmt_value(value)))}")
-            out += ["Hyperparameters: " + ", ".join(items) + ".", ""]
+        out += _hyper_lines(traj, md_code, "=")
         if spec.convention:
             out += [f"Convention: {md_text(spec.convention)}", ""]
-        init = explain_state(traj, 0)
-        if init.state:
-            items = [f"${q.latex}_{{0}} = {_inline(q.value)}$" if _indexable(q.latex)
-                     else f"${q.latex} = {_inline(q.value)}$" for q in init.state
-                     if _showable(q.value) and q.name.rsplit(".", 1)[-1] != "t"]
-            if items:
-                out += ["Initial state: " + ", ".join(items) + ".", ""]
-        if not np.allclose(traj.points[0], w0):
-            out += [f"This run starts at $w_0 = {_row_vec_tex(traj.points[0])}$.", ""]
-        for note in init.notes:
-            out += [md_text(note), ""]
+        out += _initial_lines(traj, w0, md_text)
         for step in steps:
             out += [f"### Iteration {step.k}", "", "$$", r"\begin{aligned}"]
             out += step_block(step)
@@ -450,12 +467,9 @@ def to_latex(
         out += [rf"f(w_1, w_2) &= {f_tex} \\", rf"\nabla f(w) &= {surface.gradient_latex}"]
     else:
         out += [rf"f(w_1, w_2) &= {f_tex}"]
-    f0 = float(surface.value(w0))
-    g0 = surface.grad(w0)
     out += [
         r"\end{align*}",
-        rf"Start point: $w_0 = {_row_vec_tex(w0)}$, $f(w_0) = {tex_value(f0)}$, "
-        rf"$\nabla f(w_0) = {_row_vec_tex(g0)}$.",
+        _start_point(surface, w0),
         "",
         tex_text(PRECISION_NOTE),
         "",
@@ -471,31 +485,12 @@ def to_latex(
         steps = explain_steps(traj, iterations, surface)
         if steps:
             out += ["Update rule (as applied at step 1):", r"\begin{align*}"]
-            rows = _rule_rows(steps[0])
-            out += [r + r" \\" for r in rows[:-1]] + rows[-1:]
+            out += _rule_rows(steps[0])
             out += [r"\end{align*}"]
-        hypers = _hyper_items(traj)
-        if hypers:
-            items = []
-            for name, symbol, value in hypers:
-                if symbol:
-                    items.append(f"${tex_symbol(symbol)} = {_inline(value)}$ ({tex_code(name)})")
-                else:
-                    items.append(f"{tex_code(name)} $=$ {tex_code(str(fmt_value(value)))}")
-            out += ["Hyperparameters: " + ", ".join(items) + ".", ""]
+        out += _hyper_lines(traj, tex_code, "$=$")
         if spec.convention:
             out += [r"\emph{Convention:} " + tex_text(spec.convention), ""]
-        init = explain_state(traj, 0)
-        if init.state:
-            items = [f"${q.latex}_{{0}} = {_inline(q.value)}$" if _indexable(q.latex)
-                     else f"${q.latex} = {_inline(q.value)}$" for q in init.state
-                     if _showable(q.value) and q.name.rsplit(".", 1)[-1] != "t"]
-            if items:
-                out += ["Initial state: " + ", ".join(items) + ".", ""]
-        if not np.allclose(traj.points[0], w0):
-            out += [f"This run starts at $w_0 = {_row_vec_tex(traj.points[0])}$.", ""]
-        for note in init.notes:
-            out += [tex_text(note), ""]
+        out += _initial_lines(traj, w0, tex_text)
         for step in steps:
             out += [rf"\subsection*{{Iteration {step.k}}}", r"\begin{align*}"]
             out += step_block(step)
