@@ -83,18 +83,12 @@ def tex_text(text: str) -> str:
             pieces.append((True, "^{-1}"))
             i += 2
             continue
-        if ch in _SUPER:
+        if ch in _SUPER or ch in _SUBS:  # a run of super- or subscripts: one ^{…} or _{…}
+            table, mark = (_SUPER, "^") if ch in _SUPER else (_SUBS, "_")
             j = i
-            while j < len(text) and text[j] in _SUPER:
+            while j < len(text) and text[j] in table:
                 j += 1
-            pieces.append((True, "^{" + "".join(_SUPER[c] for c in text[i:j]) + "}"))
-            i = j
-            continue
-        if ch in _SUBS:
-            j = i
-            while j < len(text) and text[j] in _SUBS:
-                j += 1
-            pieces.append((True, "_{" + "".join(_SUBS[c] for c in text[i:j]) + "}"))
+            pieces.append((True, mark + "{" + "".join(table[c] for c in text[i:j]) + "}"))
             i = j
             continue
         if ch in GREEK_LATEX:
