@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from tinydata import TinyRegression
 
 from engine import REGISTRY, get_surface, parse_spec, run_trajectory
 from engine.explain import (
@@ -174,42 +175,11 @@ def test_noise_is_explained_as_a_stochastic_gradient():
     assert not g_sam.exact and "noisy" in g_sam.note
 
 
-class TinyRegression:
-    """A data-set surface (mean squared error of y ≈ w·x + b) offering mini-batches."""
-
-    name = "tiny_regression"
-    view = (-4.0, 4.0, -4.0, 4.0)
-
-    def __init__(self, n: int = 8):
-        rng = np.random.default_rng(7)
-        self.x = np.linspace(-1.0, 1.0, n)
-        self.y = 2.0 * self.x - 1.0 + 0.3 * rng.standard_normal(n)
-        self.n_samples = n
-
-    def value(self, p):
-        r = p[0] * self.x + p[1] - self.y
-        return float(np.mean(r * r))
-
-    def batch_grad(self, p, idx):
-        idx = np.asarray(idx)
-        r = p[0] * self.x[idx] + p[1] - self.y[idx]
-        return np.array([2.0 * np.mean(r * self.x[idx]), 2.0 * np.mean(r)])
-
-    def grad(self, p):
-        return self.batch_grad(p, np.arange(self.n_samples))
-
-    def hessian(self, p):
-        return 2.0 * np.array([[np.mean(self.x**2), np.mean(self.x)], [np.mean(self.x), 1.0]])
-
-    def jvp(self, p, v):
-        return float(self.grad(p) @ v)
-
-
 @pytest.mark.parametrize("text", ["sgd(lr=0.2,batch=2,seed=1)",
                                   "sam(base=gd(lr=0.2),batch=3)",
                                   "forward_gradient(lr=0.1,batch=2)"])
 def test_mini_batches_are_recomputed_on_the_recorded_batch(text):
-    data = TinyRegression()
+    data = TinyRegression(8, seed=7)
     traj = run_trajectory(data, parse_spec(text), (-3.0, 3.0), 3)
     for k in (1, 2, 3):
         step = explain_step(traj, k, surface=data)
