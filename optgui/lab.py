@@ -412,6 +412,10 @@ class LabTab(QWidget):
     stateChanged = Signal(str)  # "idle", "running", "paused", "stopping"
     # the worker thread has ended (success, stop or failure) and the curves show it all
     trainingFinished = Signal()
+    # Re-emitted in the GUI thread from the current worker: wait on these, not on the
+    # worker's own signals, whose direct receivers would run in the worker thread.
+    workerPaused = Signal(bool)  # the worker really is (no longer) blocked in a pause
+    workerFinished = Signal()  # the worker's run() returned
     messageShown = Signal(str)
 
     def __init__(self, parent=None) -> None:
@@ -702,11 +706,23 @@ class LabTab(QWidget):
         job = WorkerHandle(worker, "optgui-training", self)
         worker.events.connect(self._on_events)
         worker.failed.connect(self._on_failed)
+        worker.pausedChanged.connect(self._on_worker_paused)
+        worker.finished.connect(self._on_worker_finished)
         job.thread.finished.connect(self._on_thread_finished)
         self.job = job
         self._set_state("running")
         job.start()
         return True
+
+    @Slot(int, bool)
+    def _on_worker_paused(self, generation: int, paused: bool) -> None:
+        if generation == self.generation:
+            self.workerPaused.emit(paused)
+
+    @Slot(int)
+    def _on_worker_finished(self, generation: int) -> None:
+        if generation == self.generation:
+            self.workerFinished.emit()
 
     def toggle_pause(self) -> None:
         if self.state == "running":

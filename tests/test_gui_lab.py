@@ -188,16 +188,16 @@ def test_pause_and_resume(lab, qtbot, toy_dir):
     assert lab.start()
     first_epoch(qtbot, lab)
     worker = lab.job.worker
-    with qtbot.waitSignal(worker.pausedChanged, timeout=5000,
-                          check_params_cb=lambda gen, paused: paused):
+    with qtbot.waitSignal(lab.workerPaused, timeout=5000,
+                          check_params_cb=lambda paused: paused):
         lab.pause_button.click()
     assert lab.state == "paused" and lab.pause_button.text() == "Resume"
     assert worker.is_waiting()  # blocked between two events, not advancing the generator
     assert "paused" in lab.status
     seen = len(lab.history.batches)
     assert lab.history.finished is None
-    with qtbot.waitSignal(worker.pausedChanged, timeout=5000,
-                          check_params_cb=lambda gen, paused: not paused):
+    with qtbot.waitSignal(lab.workerPaused, timeout=5000,
+                          check_params_cb=lambda paused: not paused):
         lab.pause_button.click()
     assert lab.state == "running" and lab.pause_button.text() == "Pause"
     qtbot.waitUntil(lambda: len(lab.history.batches) > seen + 5, timeout=10_000)
@@ -211,10 +211,9 @@ def test_stop_ends_within_a_second(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=5000)
     assert lab.start()
     first_epoch(qtbot, lab)
-    worker, thread = lab.job.worker, lab.job.thread
-    with qtbot.waitSignal(worker.finished, timeout=1000):
+    thread = lab.job.thread
+    with qtbot.waitSignal(lab.workerFinished, timeout=1000):
         lab.stop_button.click()
-    # (pytest-qt's blocker returned in the worker thread: let the GUI take in the events)
     qtbot.waitUntil(lambda: lab.state == "idle", timeout=1000)
     assert not thread.isRunning()
     assert lab.history.finished is not None and lab.history.finished.stopped
@@ -225,11 +224,13 @@ def test_stop_while_paused(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=5000)
     assert lab.start()
     first_epoch(qtbot, lab)
-    worker = lab.job.worker
-    with qtbot.waitSignal(worker.pausedChanged, timeout=5000):
+    thread = lab.job.thread
+    with qtbot.waitSignal(lab.workerPaused, timeout=5000):
         lab.pause()
-    with qtbot.waitSignal(worker.finished, timeout=1000):
+    with qtbot.waitSignal(lab.workerFinished, timeout=1000):
         lab.stop()
+    qtbot.waitUntil(lambda: lab.state == "idle", timeout=1000)
+    assert not thread.isRunning()
 
 
 def test_closing_the_window_mid_training_stops_the_thread(qtbot, toy_dir):
