@@ -437,8 +437,8 @@ register(OptimizerSpec(
     summary="divide the step by a running RMS of recent gradients",
     rule=(
         "s ← α·s + (1 − α)·g²\n"
-        "w ← w − η·g / (√s + ε)        (torch, eps_in_sqrt=false)\n"
-        "w ← w − η·g / √(s + ε)        (course, eps_in_sqrt=true)"
+        "w ← w − η·g / (√s + ε)    torch (eps_in_sqrt=false)\n"
+        "w ← w − η·g / √(s + ε)    course (eps_in_sqrt=true)"
     ),
     hypers=(
         _lr(1e-2),
@@ -467,8 +467,9 @@ register(OptimizerSpec(
         "m ← β₁·m + (1 − β₁)·g\n"
         "v ← β₂·v + (1 − β₂)·g²\n"
         "m̂ ← m / (1 − β₁ᵗ)\n"
-        "v̂ ← v / (1 − β₂ᵗ)            (amsgrad: v̂ from v_max = max(v_max, v))\n"
-        "w ← w − η·m̂ / (√v̂ + ε)"
+        "v̂ ← v / (1 − β₂ᵗ)\n"
+        "w ← w − η·m̂ / (√v̂ + ε)\n"
+        "amsgrad: v̂ ← max(v_max, v) / (1 − β₂ᵗ)"
     ),
     hypers=(
         _lr(1e-3),

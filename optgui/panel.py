@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
@@ -666,7 +667,7 @@ class HyperForm(QGroupBox):
             return
         spec = entry.spec.spec
         self.title.setText(f"{spec.title}  ·  {spec.summary}")
-        self.rule.setText(spec.rule)
+        self.rule.setText(narrow_rule(spec.rule))
         self.convention.setText(spec.convention)
         self.convention.setVisible(bool(spec.convention))
         values = entry.spec.resolved()
@@ -749,3 +750,21 @@ class ControlPanel(QWidget):
         layout.addWidget(self.run_list)
         layout.addWidget(self.form)
         layout.addStretch(1)
+
+
+def narrow_rule(rule: str, width: int = 44) -> str:
+    """A rule laid out for the narrow dock: where a line is wider than ``width``, the comment
+    the registry aligns in a right-hand column (after three or more spaces) goes on its own
+    indented line instead of wrapping mid-formula."""
+    lines = []
+    for line in rule.splitlines():
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)]
+        parts = re.split(r"\s{3,}", body.rstrip(), maxsplit=1)
+        lines.append(indent + parts[0])
+        if len(parts) == 2:
+            lines.append(f"{indent}    {parts[1]}")
+    return "\n".join(lines)

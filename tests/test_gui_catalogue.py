@@ -435,3 +435,16 @@ def test_an_absurd_value_typed_into_a_spin_box_is_refused(window, qtbot):
     assert "lr=1e9 is out of range" in window.panel.form.message.text()
     assert spin.value() == 0.4
     assert str(window.ctrl.config.run(rid).spec) == "gd(lr=0.4)"
+
+
+def test_rules_are_laid_out_for_the_narrow_form():
+    from engine import REGISTRY
+    from optgui.panel import narrow_rule
+
+    for spec in REGISTRY.values():
+        shown = narrow_rule(spec.rule)
+        # nothing is lost: the same words in the same order
+        assert shown.split() == spec.rule.split()
+    rms = narrow_rule(REGISTRY["rmsprop"].rule).splitlines()
+    assert "w ← w − η·g / (√s + ε)" in rms and "    torch (eps_in_sqrt=false)" in rms
+    assert narrow_rule("short   (kept)") == "short   (kept)"
