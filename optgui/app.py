@@ -6,6 +6,7 @@ lazily when it is opened, so the window appears fast.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -25,8 +26,23 @@ def create_application(argv: list[str] | None = None):
     return app
 
 
+def display_problem() -> str | None:
+    """Why the window cannot open here, or None: Qt itself would abort with a core dump."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("optgui needs a display to open its window, and neither DISPLAY nor "
+            "WAYLAND_DISPLAY is set. Run it from a desktop session, or use the command line "
+            "(python main.py export --help, python main.py train --help).")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Open the window; returns the exit code of the Qt event loop."""
+    problem = display_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     app = create_application(list(argv or []))
     from optgui.mainwindow import MainWindow
 

@@ -117,3 +117,13 @@ def test_png_export_writes_a_picture(tmp_path):
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width >= 400 and height >= 300
     assert csv_out.exists()
+
+
+def test_gui_without_a_display_explains_instead_of_crashing():
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True,
+                          text=True, timeout=60, env=env)
+    if sys.platform.startswith("linux"):
+        assert proc.returncode == 2
+        assert "needs a display" in proc.stderr and "main.py export" in proc.stderr
