@@ -65,6 +65,11 @@ class NoisyOracle:
             self._pos = 0
             self.epoch = 0
 
+    @property
+    def exact(self) -> bool:
+        """True when the gradients handed out are the surface's own (no noise, full batch)."""
+        return self.sigma == 0 and not self.batch
+
     def next_batch(self) -> np.ndarray | None:
         """Draw the mini-batch for the next step (``None`` when running full batch)."""
         if not self.batch:
@@ -181,7 +186,8 @@ def run_trajectory(
     with np.errstate(all="ignore"):
         for k in range(1, steps + 1):
             idx = oracle.next_batch()
-            g = oracle.grad(w)
+            # an exact oracle's gradient at w is the one recorded for w a step ago
+            g = grads[-1] if oracle.exact else oracle.grad(w)
             try:
                 upd, new_state = opt.update(g, state, w, oracle)
             except (FloatingPointError, np.linalg.LinAlgError, OverflowError) as exc:
