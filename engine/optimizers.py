@@ -303,6 +303,11 @@ class AdamState(NamedTuple):
 # ----------------------------------------------------------------------------- rules
 
 
+def _zeros(params: Array) -> Array:
+    return np.zeros_like(np.asarray(params, dtype=float))
+
+
+
 def gd(lr: float) -> Optimizer:
     def init(params):
         return EmptyState(t=0)
@@ -315,7 +320,7 @@ def gd(lr: float) -> Optimizer:
 
 def momentum(lr: float, beta: float) -> Optimizer:
     def init(params):
-        return VelocityState(t=0, v=np.zeros_like(params, dtype=float))
+        return VelocityState(t=0, v=_zeros(params))
 
     def update(grads, state, params=None, oracle=None):
         v = beta * state.v + (1.0 - beta) * grads
@@ -329,7 +334,7 @@ def sgd(lr: float, momentum: float, dampening: float, nesterov: bool) -> Optimiz
         raise ValueError("sgd: nesterov=true requires momentum > 0 and dampening = 0")
 
     def init(params):
-        return SGDState(t=0, buf=np.zeros_like(params, dtype=float))
+        return SGDState(t=0, buf=_zeros(params))
 
     def update(grads, state, params=None, oracle=None):
         d = grads
@@ -344,7 +349,7 @@ def sgd(lr: float, momentum: float, dampening: float, nesterov: bool) -> Optimiz
 
 def rmsprop(lr: float, alpha: float, eps: float, eps_in_sqrt: bool) -> Optimizer:
     def init(params):
-        return RMSpropState(t=0, s=np.zeros_like(params, dtype=float))
+        return RMSpropState(t=0, s=_zeros(params))
 
     def update(grads, state, params=None, oracle=None):
         s = alpha * state.s + (1.0 - alpha) * grads * grads
@@ -356,7 +361,7 @@ def rmsprop(lr: float, alpha: float, eps: float, eps_in_sqrt: bool) -> Optimizer
 
 def adam(lr: float, beta1: float, beta2: float, eps: float, amsgrad: bool) -> Optimizer:
     def init(params):
-        z = np.zeros_like(params, dtype=float)
+        z = _zeros(params)
         return AdamState(t=0, m=z, v=z, m_hat=z, v_hat=z, v_max=z)
 
     def update(grads, state, params=None, oracle=None):
@@ -563,10 +568,6 @@ class ForwardGradientState(NamedTuple):
     v: Array  # the random direction v ~ N(0, I) of this step
     d: float  # the directional derivative ∇f·v (one forward-mode JVP)
     g_est: Array  # the estimate d·v (unbiased for ∇f); the update is −η·g_est
-
-
-def _zeros(params: Array) -> Array:
-    return np.zeros_like(np.asarray(params, dtype=float))
 
 
 def nesterov(lr: float, momentum: float, dampening: float) -> Optimizer:
