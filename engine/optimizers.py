@@ -738,6 +738,23 @@ def _base_optimizer(owner: str, base) -> Optimizer:
     return build_optimizer(base)
 
 
+def _sharpness_aware_step(owner: str, inner: Optimizer, rho: float, scale, grads, base_state,
+                          params, oracle):
+    """One SAM/ASAM step: ascend to w + ε with ε = ρ·T²·g/‖T·g‖₂ (T = 1 for SAM; ε = 0 when
+    T·g = 0), take the gradient there, and let the base rule step from w with it.
+
+    Returns ``(updates, base_state, ε, w + ε, g_sam)``.
+    """
+    if oracle is None:
+        raise ValueError(f"{owner} needs the surface (an oracle) to take the perturbed gradient")
+    norm = float(np.linalg.norm(scale * grads))
+    eps = rho * scale * scale * grads / norm if norm > 0 else np.zeros_like(grads)
+    point = params + eps
+    g_sam = np.asarray(oracle.grad(point), dtype=float)
+    updates, base_state = inner.update(g_sam, base_state, params, oracle)
+    return updates, base_state, eps, point, g_sam
+
+
 def sam(base, rho: float) -> Optimizer:
     inner = _base_optimizer("sam", base)
 
@@ -747,13 +764,8 @@ def sam(base, rho: float) -> Optimizer:
         return SAMState(t=0, base_state=inner.init(params), eps=z, perturbed_point=p, g_sam=z)
 
     def update(grads, state, params=None, oracle=None):
-        if oracle is None:
-            raise ValueError("sam needs the surface (an oracle) to take the perturbed gradient")
-        norm = float(np.linalg.norm(grads))
-        eps = rho * grads / norm if norm > 0 else np.zeros_like(grads)  # g = 0: no ascent
-        point = params + eps
-        g_sam = np.asarray(oracle.grad(point), dtype=float)
-        updates, base_state = inner.update(g_sam, state.base_state, params, oracle)
+        updates, base_state, eps, point, g_sam = _sharpness_aware_step(
+            "sam", inner, rho, 1.0, grads, state.base_state, params, oracle)
         return updates, SAMState(
             t=state.t + 1, base_state=base_state, eps=eps, perturbed_point=point, g_sam=g_sam
         )
@@ -771,14 +783,9 @@ def asam(base, rho: float, eta: float) -> Optimizer:
                          g_sam=z, scale=np.abs(p) + eta)
 
     def update(grads, state, params=None, oracle=None):
-        if oracle is None:
-            raise ValueError("asam needs the surface (an oracle) to take the perturbed gradient")
         scale = np.abs(params) + eta
-        norm = float(np.linalg.norm(scale * grads))
-        eps = rho * scale * scale * grads / norm if norm > 0 else np.zeros_like(grads)
-        point = params + eps
-        g_sam = np.asarray(oracle.grad(point), dtype=float)
-        updates, base_state = inner.update(g_sam, state.base_state, params, oracle)
+        updates, base_state, eps, point, g_sam = _sharpness_aware_step(
+            "asam", inner, rho, scale, grads, state.base_state, params, oracle)
         return updates, ASAMState(
             t=state.t + 1, base_state=base_state, eps=eps, perturbed_point=point,
             g_sam=g_sam, scale=scale,
