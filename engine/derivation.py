@@ -22,6 +22,7 @@ import numpy as np
 from engine.explain import (
     GREEK_LATEX,
     MINUS,
+    SUBSCRIPTS,
     Line,
     StepExplanation,
     explain_state,
@@ -59,7 +60,6 @@ _TEXT_PLAIN = {
     "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}", "\u00a0": "~",
 }
 _SUPER = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗⁿ", "0123456789+-tn", strict=True))
-_SUBS = dict(zip("₀₁₂₃₄₅₆₇₈₉ₜₐᵢ₊₋", "0123456789tai+-", strict=True))
 _ACCENTS = {"\u0302": r"\hat", "\u0303": r"\tilde"}
 
 
@@ -83,8 +83,8 @@ def tex_text(text: str) -> str:
             pieces.append((True, "^{-1}"))
             i += 2
             continue
-        if ch in _SUPER or ch in _SUBS:  # a run of super- or subscripts: one ^{…} or _{…}
-            table, mark = (_SUPER, "^") if ch in _SUPER else (_SUBS, "_")
+        if ch in _SUPER or ch in SUBSCRIPTS:  # a run of super- or subscripts: one ^{…} or _{…}
+            table, mark = (_SUPER, "^") if ch in _SUPER else (SUBSCRIPTS, "_")
             j = i
             while j < len(text) and text[j] in table:
                 j += 1

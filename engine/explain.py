@@ -147,7 +147,7 @@ GREEK_LATEX = {
     "ψ": r"\psi", "ω": r"\omega", "Δ": r"\Delta", "Λ": r"\Lambda", "Π": r"\Pi",
     "Σ": r"\Sigma", "∇": r"\nabla",
 }
-_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ₜₐᵢ₊₋", "0123456789tai+-", strict=True))
+SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ₜₐᵢ₊₋", "0123456789tai+-", strict=True))
 _TO_SUB = str.maketrans("0123456789+-", "₀₁₂₃₄₅₆₇₈₉₊₋")
 _TO_SUP = {**dict(zip("0123456789+-t", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗ", strict=True)), MINUS: "⁻"}
 
@@ -162,9 +162,9 @@ def tex_symbol(symbol: str) -> str:
         base, sub = symbol.split("_", 1)
     else:
         i = len(symbol)
-        while i > 0 and symbol[i - 1] in _SUBSCRIPTS:
+        while i > 0 and symbol[i - 1] in SUBSCRIPTS:
             i -= 1
-        base, sub = symbol[:i], "".join(_SUBSCRIPTS[c] for c in symbol[i:])
+        base, sub = symbol[:i], "".join(SUBSCRIPTS[c] for c in symbol[i:])
     if len(base) == 1:
         out = GREEK_LATEX.get(base, base)
     else:
