@@ -1160,10 +1160,8 @@ def _surface_for(traj: Trajectory, surface: Surface | None) -> Surface | None:
 
 
 def _is_stochastic(run: RunSpec) -> bool:
-    values = run.resolved()
-    return bool(values.get("noise", 0)) or bool(values.get("batch", 0)) or (
-        run.name == "forward_gradient"
-    )
+    """Noisy, mini-batched or estimated gradients: exactly when there is a note to say so."""
+    return bool(_stochastic_notes(run))
 
 
 def _stochastic_notes(run: RunSpec) -> list[str]:
