@@ -24,7 +24,6 @@ import os
 from collections import deque
 from pathlib import Path
 
-import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -824,26 +823,14 @@ class LabTab(QWidget):
         """Show what the history holds in one plot: setData on items built once."""
         if self.plots is None:
             return
-        h = self.history
         if key == "summary":
             self._update_summary()
         elif key == "stream":
             for i, curve in enumerate(self._stream_curves):
                 curve.setData(self._stream_x[i], self._stream_y[i])
             self._fit_loss_range()
-        elif key == "grad_norms":
-            for i, name in enumerate(self.plots.optimizers):
-                last = h.last(name)
-                norms = np.asarray(last.grad_norms if last else (), float)
-                keep = np.isfinite(norms) & (norms > 0)  # a log axis cannot show 0
-                self.plots.curves[key][i].setData(np.arange(1, len(norms) + 1)[keep],
-                                                  norms[keep])
         else:
-            scale = 100.0 if key.endswith("acc") else 1.0
-            for i, name in enumerate(self.plots.optimizers):
-                epochs, values = h.series(name, key)
-                self.plots.curves[key][i].setData(np.asarray(epochs, float),
-                                                  scale * np.asarray(values, float))
+            self.plots.update_plot(self.history, key)
             if key == "train_loss":
                 self._fit_loss_range()
 

@@ -85,20 +85,22 @@ class TrainingPlots:
 
     def update(self, history: TrainingHistory) -> None:
         """Show everything ``history`` holds (cheap: only setData on existing items)."""
+        for key in self.curves:
+            self.update_plot(history, key)
+
+    def update_plot(self, history: TrainingHistory, key: str) -> None:
+        """Show what ``history`` holds in the plot ``key`` (a PANELS key or "grad_norms")."""
         for i, name in enumerate(self.optimizers):
-            for key, _, _ in PANELS:
+            curve = self.curves[key][i]
+            if key == "grad_norms":
+                last = history.last(name)
+                norms = np.asarray(last.grad_norms if last else (), float)
+                keep = np.isfinite(norms) & (norms > 0)  # a log axis cannot show 0
+                curve.setData(np.arange(1, len(norms) + 1)[keep], norms[keep])
+            else:
                 epochs, values = history.series(name, key)
                 scale = 100.0 if key.endswith("acc") else 1.0
-                self.curves[key][i].setData(np.asarray(epochs, float),
-                                            scale * np.asarray(values, float))
-            last = history.last(name)
-            curve = self.curves["grad_norms"][i]
-            if last is None:
-                curve.setData([], [])
-                continue
-            norms = np.asarray(last.grad_norms, float)
-            keep = np.isfinite(norms) & (norms > 0)  # a log axis cannot show 0
-            curve.setData(np.arange(1, len(norms) + 1)[keep], norms[keep])
+                curve.setData(np.asarray(epochs, float), scale * np.asarray(values, float))
 
 
 def _style(plot: pg.PlotItem, bottom: str, left: str) -> None:
