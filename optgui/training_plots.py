@@ -26,11 +26,12 @@ if sys.platform.startswith("linux") and not (
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 import pyqtgraph.exporters  # noqa: E402,F401  (registers pg.exporters)
-from PySide6.QtCore import QBuffer, QIODevice, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.export import atomic_write  # noqa: E402
 from engine.training import TrainingHistory  # noqa: E402
+from optgui.plots import png_bytes  # noqa: E402
 
 BACKGROUND = "#17171f"
 AXIS_COLOR = "#b8b8c8"
@@ -140,11 +141,9 @@ def save_curves_png(history: TrainingHistory, path: str | os.PathLike,
         exporter = pg.exporters.ImageExporter(widget.scene())
         exporter.parameters()["width"] = size[0]
         image = exporter.export(toBytes=True)
-        buf = QBuffer()
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        if image is None or not image.save(buf, "PNG"):
+        if image is None:
             raise OSError(f"could not render the curves for {Path(path).name}")
-        atomic_write(path, bytes(buf.data()))
+        atomic_write(path, png_bytes(image))
     finally:
         widget.close()
         widget.deleteLater()
