@@ -118,9 +118,12 @@ def marching_squares(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray, levels) -> n
     return segs.reshape(-1, 2)
 
 
-def compute_contours(surface, view=None, n: int = GRID_N) -> ContourData:
-    """Grid, colour image, levels and isolines for ``surface`` over ``view``."""
-    xs, ys, Z = surface.grid(view, n)
+def display_values(surface, Z: np.ndarray):
+    """``Z`` in display units, as the contour colours and the 3-D heights show it.
+
+    Returns (image, levels, log, zmin, offset): image is Z (non-finite → NaN), or
+    log10(Z − zmin + offset) when the surface calls for log levels.
+    """
     Z = np.where(np.isfinite(Z), Z, np.nan)
     log = use_log_levels(Z, getattr(surface, "log_levels", False))
     levels, offset = contour_levels(Z, log)
@@ -131,5 +134,12 @@ def compute_contours(surface, view=None, n: int = GRID_N) -> ContourData:
             image = np.log10(Z - zmin + offset)
     else:
         image = Z
+    return image, levels, log, zmin, offset
+
+
+def compute_contours(surface, view=None, n: int = GRID_N) -> ContourData:
+    """Grid, colour image, levels and isolines for ``surface`` over ``view``."""
+    xs, ys, Z = surface.grid(view, n)
+    image, levels, log, zmin, offset = display_values(surface, Z)
     segments = marching_squares(xs, ys, image, levels)
     return ContourData(xs, ys, image, levels, segments, log, zmin, offset)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 from engine import Surface, Trajectory
 from optgui.config import RunConfig
-from optgui.contours import contour_levels, use_log_levels
+from optgui.contours import display_values
 
 BACKGROUND = "#17171f"
 GRID_N = 90  # mesh resolution: smooth enough, cheap to build on a software renderer
@@ -96,13 +96,7 @@ def surface_mesh(surface: Surface, n: int = GRID_N) -> tuple[np.ndarray, ...]:
     import pyqtgraph as pg
 
     xs, ys, Z = surface.grid(None, n)
-    Z = np.where(np.isfinite(Z), Z, np.nan)
-    finite = Z[np.isfinite(Z)]
-    zmin = float(finite.min()) if finite.size else 0.0
-    log = use_log_levels(Z, getattr(surface, "log_levels", False))
-    _, offset = contour_levels(Z, log)
-    with np.errstate(all="ignore"):
-        H = np.log10(Z - zmin + offset) if log else Z
+    H, _, log, zmin, offset = display_values(surface, Z)
     h = H[np.isfinite(H)]
     h0, h1 = (float(h.min()), float(h.max())) if h.size else (0.0, 1.0)
     if h1 <= h0:
