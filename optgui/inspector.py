@@ -402,8 +402,8 @@ class StepInspector(QWidget):
         self.ctrl = ctrl
         self._page: Page | None = None
         self._dirty = True
-        self._cache: OrderedDict[tuple, Page] = OrderedDict()
-        self._keep: dict[int, Trajectory] = {}  # cached keys hold id(traj): keep those alive
+        # keys hold id(traj); each entry keeps its trajectory alive, so that id stays unique
+        self._cache: OrderedDict[tuple, tuple[Page, Trajectory | None]] = OrderedDict()
 
         self.view = QTextBrowser()
         self.view.setObjectName("inspectorText")
@@ -496,23 +496,19 @@ class StepInspector(QWidget):
             return _message_page("Select a run in the Setup panel to inspect its steps.")
         traj = ctrl.trajectory(rid)
         key = (rid, id(traj), ctrl.step, entry.color, ctrl.max_step, ctrl.error(rid))
-        page = self._cache.get(key)
-        if page is not None:
+        hit = self._cache.get(key)
+        if hit is not None:
             self._cache.move_to_end(key)
-            return page
+            return hit[0]
         try:
             page = render_page(traj, ctrl.step, color=entry.color, max_step=ctrl.max_step,
                                run_id=rid, error=ctrl.error(rid))
         except Exception as exc:  # noqa: BLE001 - an explanation bug must not break the app
             page = _message_page(f"Could not explain this step: {exc}", error=True,
                                  run_id=rid, step=ctrl.step)
-        self._cache[key] = page
-        if traj is not None:
-            self._keep[id(traj)] = traj
+        self._cache[key] = (page, traj)
         while len(self._cache) > CACHE_SIZE:
-            old, _ = self._cache.popitem(last=False)
-            if not any(k[1] == old[1] for k in self._cache):
-                self._keep.pop(old[1], None)
+            self._cache.popitem(last=False)
         return page
 
     @property
