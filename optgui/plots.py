@@ -95,7 +95,17 @@ class _PathItems:
     color: str = ""
 
 
-class ContourPlot(pg.PlotWidget):
+class _PlotWidget(pg.PlotWidget):
+    """What both plots share: rendering the plot (not the widget) as an image for export."""
+
+    def render_image(self, width: int | None = None) -> QImage:
+        exporter = pg.exporters.ImageExporter(self.getPlotItem())
+        if width:
+            exporter.parameters()["width"] = int(width)
+        return exporter.export(toBytes=True)
+
+
+class ContourPlot(_PlotWidget):
     """Filled colour map + isolines + colour bar + minima, and one path per run.
 
     Used by the window and, unchanged, by :func:`optgui.render.save_contour_png`, so the
@@ -317,15 +327,8 @@ class ContourPlot(pg.PlotWidget):
         scene = self._plot.vb.mapViewToScene(QPointF(x, y))
         return self.mapFromScene(scene)
 
-    # ------------------------------------------------------------------ export
-    def render_image(self, width: int | None = None) -> QImage:
-        exporter = pg.exporters.ImageExporter(self._plot)
-        if width:
-            exporter.parameters()["width"] = int(width)
-        return exporter.export(toBytes=True)
 
-
-class LossPlot(pg.PlotWidget):
+class LossPlot(_PlotWidget):
     """Loss against step for every run, with the current step marked."""
 
     def __init__(self, parent=None) -> None:
@@ -422,9 +425,3 @@ class LossPlot(pg.PlotWidget):
                 head.setData([n], y)
             else:  # f ≤ 0 on a log axis: nothing to mark
                 head.setData([], [])
-
-    def render_image(self, width: int | None = None) -> QImage:
-        exporter = pg.exporters.ImageExporter(self._plot)
-        if width:
-            exporter.parameters()["width"] = int(width)
-        return exporter.export(toBytes=True)
