@@ -78,12 +78,12 @@ from optgui.widgets import NumberSpinBox, swatch_icon
 PLOT_KEYS = tuple(key for key, _, _ in PANELS) + ("grad_norms",)
 PLOT_TITLES = {key: title for key, title, _ in PANELS} | {"grad_norms": "Gradient norm by layer"}
 GRID_COLOR = "#2e2e3c"  # opaque: translucent grid lines are slow to paint
-RATE_WINDOW = 5.0
+RATE_WINDOW = 5.0  # seconds of training over which samples/s is averaged
 SUMMARY_HINT = ("<span style='color:#a9a9b8'>After each epoch: the share of the last layer's "
                 "gradient that reaches the first layer, per optimizer (tiny = vanishing).</span>")
 RENDER_INTERVAL_MS = 25  # one plot redrawn per tick while there is something new
 RENDER_ORDER = ("stream", "train_loss", "val_loss", "train_acc", "val_acc", "grad_norms",
-                "summary")  # seconds of training over which samples/s is averaged
+                "summary")
 ERROR_STYLE = "color: #ffb4b4; background: #3a2026; border: 1px solid #6a3038;"
 INFO_STYLE = "color: #d8e8ff; background: #202a3a; border: 1px solid #34445e;"
 OK_STYLE = "color: #b9f3c4;"
