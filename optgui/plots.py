@@ -73,18 +73,15 @@ def _style_axes(plot: pg.PlotItem, bottom: str, left: str) -> None:
         axis.setLabel(text, color=AXIS_COLOR, **{"font-size": "10pt"})
 
 
-def _shadow_pen(width: float) -> QPen:
-    pen = pg.mkPen(QColor(0, 0, 0, 170), width=width)
-    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    return pen
-
-
-def _line_pen(color: str, width: float) -> QPen:
+def _line_pen(color: str | QColor, width: float) -> QPen:
     pen = pg.mkPen(color, width=width)
     pen.setCapStyle(Qt.PenCapStyle.RoundCap)
     pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
     return pen
+
+
+def _shadow_pen(width: float) -> QPen:
+    return _line_pen(QColor(0, 0, 0, 170), width)
 
 
 @dataclass
