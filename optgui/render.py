@@ -25,9 +25,10 @@ def _ensure_app():
         if not isinstance(app, QApplication):
             raise RuntimeError("a QCoreApplication is running; rendering needs QApplication")
         return app
-    has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    if not has_display and sys.platform.startswith("linux"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from optgui.app import display_problem
+
+    if display_problem():  # no display to talk to (and no platform chosen): draw offscreen
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     return QApplication([sys.argv[0] if sys.argv else "optgui"])
 
 
