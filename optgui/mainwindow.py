@@ -32,12 +32,12 @@ from PySide6.QtWidgets import (
 from engine.export import atomic_write
 from engine.presets import COURSE
 from optgui import __version__
-from optgui.config import RunConfig
-from optgui.controller import PlaygroundController
-from optgui.panel import ControlPanel
-from optgui.plots import ContourPlot, LossPlot, png_bytes
+from optgui.playground.config import RunConfig
+from optgui.playground.controller import PlaygroundController
+from optgui.playground.panel import ControlPanel
+from optgui.playground.plots import ContourPlot, LossPlot, png_bytes
+from optgui.playground.transport import TransportBar
 from optgui.theme import icon
-from optgui.transport import TransportBar
 
 SETTINGS_DISABLED_ENV = "OPTGUI_NO_SETTINGS"
 
@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         when it starts training, so building it here keeps start-up light)."""
         from PySide6.QtWidgets import QTabWidget
 
-        from optgui.lab import LabTab
+        from optgui.lab.tab import LabTab
 
         self.lab = LabTab()
         self.lab.messageShown.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -225,8 +225,8 @@ class MainWindow(QMainWindow):
     def _build_step_docks(self) -> None:
         """The step inspector (shown) and the 3-D view (hidden; OpenGL loads on first show),
         both on the right; each follows the controller by itself."""
-        from optgui.inspector import StepInspector
-        from optgui.view3d import Surface3DView
+        from optgui.playground.inspector import StepInspector
+        from optgui.playground.view3d import Surface3DView
 
         self.inspector = StepInspector(self.ctrl)
         self.inspector_dock = QDockWidget("Step inspector", self)
@@ -364,11 +364,11 @@ class MainWindow(QMainWindow):
 
     def _build_catalogue_ui(self, run_menu, view_menu, tools) -> None:
         """Demonstration presets (Run menu) and step overlays (View menu, toolbar button);
-        the parts live in optgui/presets.py and optgui/overlays.py."""
+        the parts live in optgui/playground/presets.py and optgui/playground/overlays.py."""
         from PySide6.QtWidgets import QToolButton
 
-        from optgui.overlays import StepOverlays, make_overlay_actions
-        from optgui.presets import WINDOW_PRESETS
+        from optgui.playground.overlays import StepOverlays, make_overlay_actions
+        from optgui.playground.presets import WINDOW_PRESETS
 
         after_course = run_menu.actions()[1]
         for preset in WINDOW_PRESETS:

@@ -14,8 +14,8 @@ from PySide6.QtGui import QColor, QImage
 
 from engine import parse_spec
 from engine.presets import COURSE
-from optgui.config import RunConfig
 from optgui.mainwindow import MainWindow
+from optgui.playground.config import RunConfig
 
 pytestmark = pytest.mark.gui
 
@@ -192,7 +192,7 @@ def test_add_remove_enable_and_recolour_runs(window, qtbot, monkeypatch):
     assert "Adam family" in sections
 
     monkeypatch.setattr(
-        "optgui.panel.QColorDialog.getColor", lambda *a, **k: QColor("#123456")
+        "optgui.playground.panel.QColorDialog.getColor", lambda *a, **k: QColor("#123456")
     )
     runs.recolor()
     assert window.ctrl.config.run(new).color == "#123456"
@@ -264,7 +264,7 @@ def test_worker_errors_become_a_status_message(window, qtbot):
 
 
 def test_stale_results_are_dropped(window):
-    from optgui.worker import RunResult
+    from optgui.playground.worker import RunResult
 
     ctrl = window.ctrl
     rid = run_id(window, "gd")
@@ -327,7 +327,7 @@ def test_export_to_an_unwritable_place_shows_an_error_and_writes_nothing(
 
 def test_save_contour_png_renders_headless(tmp_path):
     from engine import get_surface, run_trajectory
-    from optgui.render import save_contour_png
+    from optgui.playground.render import save_contour_png
 
     surface = get_surface("quadratic")
     trajs = [run_trajectory(surface, s, COURSE.start, 30) for s in COURSE.specs()]

@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt
 from engine import REGISTRY, get_surface, parse_spec, run_trajectory
 from engine.expression import surface_from_expression
 from engine.functions import make_linear_regression
-from optgui.config import CUSTOM, RunConfig
 from optgui.mainwindow import MainWindow
-from optgui.presets import GD_SGD_MINIBATCH, SAM_VS_GD
+from optgui.playground.config import CUSTOM, RunConfig
+from optgui.playground.presets import GD_SGD_MINIBATCH, SAM_VS_GD
 
 pytestmark = pytest.mark.gui
 
@@ -439,7 +439,7 @@ def test_an_absurd_value_typed_into_a_spin_box_is_refused(window, qtbot):
 
 def test_rules_are_laid_out_for_the_narrow_form():
     from engine import REGISTRY
-    from optgui.panel import narrow_rule
+    from optgui.playground.panel import narrow_rule
 
     for spec in REGISTRY.values():
         shown = narrow_rule(spec.rule)

@@ -18,7 +18,7 @@ from PySide6.QtGui import QGuiApplication
 
 from engine import REGISTRY, get_surface, parse_spec, run_trajectory
 from engine.explain import MINUS, explain_step, fmt_value
-from optgui.inspector import render_page
+from optgui.playground.inspector import render_page
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from test_data import NAMES, write_dataset
 from engine import data as D
 from engine import training as T
 from engine.training import CSV_COLUMNS, metrics_csv
-from optgui.lab import LabTab, _fraction, validate_spec
+from optgui.lab.tab import LabTab, _fraction, validate_spec
 
 pytestmark = pytest.mark.gui
 COURSE_LABELS = ["sgd(lr=0.01)", "sgd(lr=0.01,momentum=0.9)", "rmsprop(lr=0.01)",

@@ -32,7 +32,7 @@ from engine.training import (
     TrainingStarted,
     train,
 )
-from optgui import cli_train
+from optgui.cli import train as cli_train
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE_LABELS = ("sgd(lr=0.01)", "sgd(lr=0.01,momentum=0.9)", "rmsprop(lr=0.01)",
@@ -310,7 +310,7 @@ def test_bad_config_is_a_value_error(kwargs, message):
 
 
 def test_importing_the_engine_module_does_not_import_torch():
-    probe = ("import sys, engine.training, engine.data, optgui.cli_train\n"
+    probe = ("import sys, engine.training, engine.data, optgui.cli.train\n"
              "engine.training.TrainConfig()\n"
              "bad = {m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'pyqtgraph'}\n"
              "print(sorted(bad))")

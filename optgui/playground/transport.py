@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QToolButton, QWidget
 
-from optgui.controller import PlaygroundController
+from optgui.playground.controller import PlaygroundController
 from optgui.widgets import blocked
 
 

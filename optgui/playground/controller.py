@@ -37,7 +37,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine import RunSpec, Surface, Trajectory
-from optgui.config import (
+from optgui.playground.config import (
     CUSTOM,
     DATA_SURFACE,
     DEFAULT_VIEW,
@@ -48,7 +48,7 @@ from optgui.config import (
     check_view,
     surface_for,
 )
-from optgui.worker import RunRequest, RunResult, WorkerThread
+from optgui.playground.worker import RunRequest, RunResult, WorkerThread
 
 DEBOUNCE_MS = 150
 MAX_FRAME_RATE = 60

@@ -26,8 +26,8 @@ from PySide6.QtGui import QColor, QVector3D
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 from engine import Surface, Trajectory
-from optgui.config import RunConfig
-from optgui.contours import display_values
+from optgui.playground.config import RunConfig
+from optgui.playground.contours import display_values
 
 BACKGROUND = "#17171f"
 GRID_N = 90  # mesh resolution: smooth enough, cheap to build on a software renderer

@@ -1,6 +1,6 @@
 """Headless rendering of the contour picture, for the command line (``export --png``).
 
-It draws with the very :class:`~optgui.plots.ContourPlot` the window uses, so the PNG is the
+It draws with the very :class:`~optgui.playground.plots.ContourPlot` the window uses, so the PNG is the
 picture on screen. Without a display it switches Qt to the ``offscreen`` platform before any
 QApplication exists.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from engine import Surface, Trajectory
 from engine.export import atomic_write
-from optgui.config import PATH_COLORS, RunConfig, RunEntry
+from optgui.playground.config import PATH_COLORS, RunConfig, RunEntry
 
 
 def _ensure_app():
@@ -41,7 +41,7 @@ def render_contour_image(
 ):
     """The contour picture as a QImage of exactly ``size`` pixels (all steps unless ``step``)."""
     _app = _ensure_app()
-    from optgui.plots import ContourPlot
+    from optgui.playground.plots import ContourPlot
 
     colors = list(colors) if colors else [PATH_COLORS[i % len(PATH_COLORS)]
                                           for i in range(len(trajectories))]
@@ -75,7 +75,7 @@ def save_contour_png(
 
     Raises ``OSError`` if the file cannot be written (nothing is left behind).
     """
-    from optgui.plots import png_bytes
+    from optgui.playground.plots import png_bytes
 
     image = render_contour_image(surface, trajectories, colors, size)
     atomic_write(path, png_bytes(image))

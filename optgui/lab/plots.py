@@ -31,7 +31,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.export import atomic_write  # noqa: E402
 from engine.training import TrainingHistory  # noqa: E402
-from optgui.plots import png_bytes  # noqa: E402
+from optgui.playground.plots import png_bytes  # noqa: E402
 
 BACKGROUND = "#17171f"
 AXIS_COLOR = "#b8b8c8"

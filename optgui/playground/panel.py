@@ -1,7 +1,7 @@
 """The left panel: surface, start point, steps, the optimizer list and the run's form.
 
 Widgets here never compute anything: they turn user edits into calls on the
-:class:`~optgui.controller.PlaygroundController` and redraw themselves from its
+:class:`~optgui.playground.controller.PlaygroundController` and redraw themselves from its
 ``configChanged`` / ``selectionChanged`` / ``trajectoriesChanged`` signals, blocking their
 own signals while they sync so that a sync never echoes back as an edit.
 """
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from engine import REGISTRY, SURFACES, parse_spec
 from engine.optimizers import FAMILIES, Hyper, format_value
-from optgui.config import (
+from optgui.playground.config import (
     CUSTOM,
     DATA_SURFACE,
     DEFAULT_VIEW,
@@ -49,8 +49,8 @@ from optgui.config import (
     check_view,
     playground_spec,
 )
-from optgui.controller import PlaygroundController
-from optgui.plots import legend_text
+from optgui.playground.controller import PlaygroundController
+from optgui.playground.plots import legend_text
 from optgui.widgets import NumberSpinBox, blocked, swatch_icon
 
 INT_LIMIT = 2**31 - 1

@@ -260,7 +260,7 @@ def run_train(args) -> int:
             write_metrics_csv(args.csv, history)
             print(f"metrics written to {args.csv}", file=sys.stderr)
         if args.png:
-            from optgui.training_plots import save_curves_png
+            from optgui.lab.plots import save_curves_png
 
             save_curves_png(history, args.png)
             print(f"curves written to {args.png}", file=sys.stderr)
@@ -271,7 +271,7 @@ def run_train(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry (``python -m optgui.cli_train …``), same as ``main.py train …``."""
+    """Standalone entry (``python -m optgui.cli.train …``), same as ``main.py train …``."""
     parser = argparse.ArgumentParser(prog="optgui")
     parser.error = _one_line_error("optgui")  # type: ignore[method-assign]
     sub = parser.add_subparsers(dest="command", required=True)

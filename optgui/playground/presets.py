@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import get_surface, parse_spec
-from optgui.config import DEFAULT_DATA, PATH_COLORS, RunConfig, RunEntry
+from optgui.playground.config import DEFAULT_DATA, PATH_COLORS, RunConfig, RunEntry
 
 
 @dataclass(frozen=True)

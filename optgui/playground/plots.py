@@ -20,8 +20,8 @@ from PySide6.QtGui import QColor, QFont, QImage, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from engine import Surface, Trajectory
-from optgui.config import RunConfig
-from optgui.contours import ContourData, compute_contours
+from optgui.playground.config import RunConfig
+from optgui.playground.contours import ContourData, compute_contours
 
 BACKGROUND = "#17171f"
 AXIS_COLOR = "#b8b8c8"
@@ -105,7 +105,7 @@ class _PlotWidget(pg.PlotWidget):
 class ContourPlot(_PlotWidget):
     """Filled colour map + isolines + colour bar + minima, and one path per run.
 
-    Used by the window and, unchanged, by :func:`optgui.render.save_contour_png`, so the
+    Used by the window and, unchanged, by :func:`optgui.playground.render.save_contour_png`, so the
     exported picture is the one on screen.
     """
 

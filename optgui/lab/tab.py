@@ -6,10 +6,10 @@ plus the gradient norm of every layer on a log axis, which shows *why* plain SGD
 its first layers get gradients orders of magnitude smaller than its last.
 
 Data flows one way (``../shared/ARCHITECTURE.md``): the settings panel builds an immutable
-:class:`engine.training.TrainConfig`; a :class:`optgui.lab_worker.TrainingWorker` in its
+:class:`engine.training.TrainConfig`; a :class:`optgui.lab.worker.TrainingWorker` in its
 own QThread iterates ``engine.training.train`` and emits batches of frozen events; this tab
 feeds them to a :class:`engine.training.TrainingHistory` it owns and only calls ``setData``
-on plot items built once per run (:class:`optgui.training_plots.TrainingPlots`). Slots do
+on plot items built once per run (:class:`optgui.lab.plots.TrainingPlots`). Slots do
 no heavy work, so the window's event loop stays responsive while training runs
 (``bench/bench_gui_latency.py`` measures it).
 
@@ -70,9 +70,9 @@ from engine.training import (
     metrics_csv,
     with_default_lr,
 )
-from optgui.lab_worker import DownloadWorker, TrainingWorker, WorkerHandle
-from optgui.plots import png_bytes
-from optgui.training_plots import BACKGROUND, PANELS, TrainingPlots, color
+from optgui.lab.plots import BACKGROUND, PANELS, TrainingPlots, color
+from optgui.lab.worker import DownloadWorker, TrainingWorker, WorkerHandle
+from optgui.playground.plots import png_bytes
 from optgui.widgets import NumberSpinBox, swatch_icon
 
 PLOT_KEYS = tuple(key for key, _, _ in PANELS) + ("grad_norms",)

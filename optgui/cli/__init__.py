@@ -177,7 +177,7 @@ def run_export(args) -> int:
             atomic_write(args.tex, derivation.to_latex(
                 job.surface, trajectories, job.start, iterations=args.iterations))
     if args.png:
-        from optgui.render import save_contour_png
+        from optgui.playground.render import save_contour_png
 
         save_contour_png(job.surface, trajectories, args.png)
 
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{export,train}", parser_class=_Parser)
     _add_export_parser(sub)
     try:
-        from optgui import cli_train
+        from optgui.cli import train as cli_train
     except ImportError:  # the training lab is optional for the 2-D playground
         cli_train = None
     if cli_train is not None:
