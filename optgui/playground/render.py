@@ -1,9 +1,8 @@
 """Headless rendering of the contour picture, for the command line (``export --png``).
 
 It draws with the very :class:`~optgui.playground.plots.ContourPlot` the window uses, so the
-PNG is the
-picture on screen. Without a display it switches Qt to the ``offscreen`` platform before any
-QApplication exists.
+PNG is the picture on screen. Without a display it switches Qt to the ``offscreen``
+platform before any QApplication exists.
 """
 
 from __future__ import annotations
