@@ -8,6 +8,34 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+# What Qt's X11 platform plugin links against (`ldd` on PySide6's plugins/platforms/
+# libqxcb.so and lib/libQt6XcbQpa.so.6), as Debian/Ubuntu packages. Desktops often lack the
+# first few (the xcb utility libraries); without them Qt aborts with "Could not load the Qt
+# platform plugin xcb".
+XCB_PACKAGES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+}
 
 
 def create_application(argv: list[str] | None = None):
@@ -26,15 +54,47 @@ def create_application(argv: list[str] | None = None):
     return app
 
 
-def display_problem() -> str | None:
-    """Why the window cannot open here, or None: Qt itself would abort with a core dump."""
+def display_problem(xcb_plugin: Path | None = None) -> str | None:
+    """Why the window cannot open here, or None: Qt itself would abort with a core dump.
+
+    On X11 (DISPLAY set, no Wayland) this loads Qt's xcb plugin (``xcb_plugin``, by default
+    PySide6's) the way Qt will, to name the system libraries it lacks.
+    """
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return None
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    if os.environ.get("WAYLAND_DISPLAY"):
         return None
+    if os.environ.get("DISPLAY"):
+        return xcb_problem(xcb_plugin)
     return ("optgui needs a display to open its window, and neither DISPLAY nor "
             "WAYLAND_DISPLAY is set. Run it from a desktop session, or use the command line "
             "(python main.py export --help, python main.py train --help).")
+
+
+def xcb_problem(plugin: Path | None = None) -> str | None:
+    """Why Qt's X11 platform plugin cannot load (a system library missing), or None."""
+    import ctypes
+
+    if plugin is None:
+        from PySide6.QtCore import QLibraryInfo
+
+        folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
+        plugin = Path(folder) / "platforms" / "libqxcb.so"
+    if not Path(plugin).is_file():
+        return None  # not a PySide6 we know: let Qt speak for itself
+    try:
+        ctypes.CDLL(str(plugin))  # what Qt does next; the loader names what is missing
+    except OSError as exc:
+        reason = str(exc)
+        missing = Path(reason.split(":", 1)[0].strip()).name
+        first = XCB_PACKAGES.get(missing)
+        packages = " ".join(dict.fromkeys([first, *XCB_PACKAGES.values()] if first
+                                          else XCB_PACKAGES.values()))
+        return (f"Qt's X11 platform plugin (xcb) cannot load: {reason}. "
+                + (f"{missing} comes with the package {first}. " if first else "")
+                + "On Debian or Ubuntu, install the libraries Qt needs: "
+                f"sudo apt-get install {packages}")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
