@@ -1,9 +1,15 @@
-"""Named starting configurations: the course exercise and friends."""
+"""Named starting configurations: the lessons shipped in ``resources/lessons/``.
+
+A preset is data, not code: each is a lesson file (:mod:`engine.lesson`) loaded by the same
+code that opens a teacher's own ``.optgui`` file. The file's stem is the preset's name
+(``export --preset course``); :data:`COURSE` is the course exercise.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from engine.lesson import Lesson, builtin_lessons
 from engine.spec import RunSpec, parse_spec
 
 
@@ -15,26 +21,21 @@ class Preset:
     start: tuple[float, float]
     steps: int
     optimizers: tuple[str, ...]
+    lesson: Lesson | None = field(default=None, compare=False, repr=False)
 
     def specs(self) -> list[RunSpec]:
         return [parse_spec(s) for s in self.optimizers]
 
+    @classmethod
+    def from_lesson(cls, name: str, lesson: Lesson) -> Preset:
+        return cls(name, lesson.title, lesson.surface, tuple(lesson.start), lesson.steps,
+                   lesson.specs, lesson)
 
-COURSE = Preset(
-    name="course",
-    title="Course exercise: f(w1, w2) = 0.1·w1² + 2·w2² from (−5, −2), 30 steps",
-    surface="quadratic",
-    start=(-5.0, -2.0),
-    steps=30,
-    optimizers=(
-        "gd(lr=0.4)",
-        "momentum(lr=0.6,beta=0.5)",
-        "rmsprop(lr=0.3,alpha=0.9,eps=1e-6,eps_in_sqrt=true)",
-        "adam(lr=0.2,beta1=0.9,beta2=0.999,eps=1e-6)",
-    ),
-)
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (COURSE,)}
+PRESETS: dict[str, Preset] = {
+    name: Preset.from_lesson(name, lesson) for name, lesson in builtin_lessons().items()
+}
+COURSE = PRESETS["course"]
 
 
 def get_preset(name: str) -> Preset:

@@ -5,7 +5,12 @@ The ``export`` interface is stable (other tools and the tests call it)::
     python main.py export --function quadratic --start -5,-2 --steps 30 \\
         --optimizer "gd(lr=0.4)" --optimizer "adam(lr=0.2)" \\
         --csv out.csv [--png contour.png] [--md derivation.md] [--tex derivation.tex] \\
-        [--iterations 2] [--preset course] [--expr "0.1*w1**2 + 2*w2**2"]
+        [--iterations 2] [--preset course] [--expr "0.1*w1**2 + 2*w2**2"] \\
+        [--lesson lesson.optgui] [--save-lesson lesson.optgui]
+
+``--lesson FILE`` starts from a lesson file (other options override its values) and
+``--save-lesson FILE`` writes the setup that ran, so ``export --lesson L --csv b.csv``
+reproduces, byte for byte, the CSV of the run that saved ``L``.
 
 Bad arguments exit with status 2 and a one-line message on stderr; every argument is
 checked before anything is computed, and files are written atomically, so a failure never
@@ -71,7 +76,12 @@ def _add_export_parser(sub) -> None:
         help="run optimizers on a surface and write CSV / PNG / Markdown / LaTeX",
         description="Run optimizers on a 2-D surface and export the trajectories.",
     )
-    p.add_argument("--preset", help="start from a named preset (course: the course exercise)")
+    p.add_argument("--preset", help="start from a built-in lesson (course: the course exercise; "
+                                    "also gd_sgd_minibatch, sam_vs_gd)")
+    p.add_argument("--lesson", metavar="FILE",
+                   help="start from a lesson file (.optgui); other options override it")
+    p.add_argument("--save-lesson", metavar="FILE",
+                   help="write the setup that ran as a lesson file (.optgui)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--function", help="surface name (default: quadratic)")
     src.add_argument("--expr", help="custom surface in w1, w2 (or x, y), e.g. 'x**2 + 3*y**2'")
@@ -94,40 +104,66 @@ class ExportJob:
     start: tuple[float, float]
     steps: int
     specs: tuple
+    lesson: object = None  # the engine.lesson.Lesson that describes this job
+
+
+def _base_lesson(args):
+    """The lesson the job starts from: --lesson FILE, --preset NAME, or None."""
+    from engine.lesson import LessonError, load_lesson
+    from engine.presets import get_preset
+
+    if args.lesson and args.preset:
+        raise CliError("give --lesson or --preset, not both")
+    if args.lesson:
+        try:
+            return load_lesson(args.lesson)
+        except LessonError as exc:
+            raise CliError(f"--lesson {exc}") from None
+    if args.preset:
+        try:
+            return get_preset(args.preset).lesson
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    return None
 
 
 def _export_job(args) -> ExportJob:
     """Validate every argument before anything is computed or written."""
-    from engine import get_surface, parse_spec
-    from engine.presets import get_preset
+    from dataclasses import replace
 
-    preset = None
-    if args.preset:
-        try:
-            preset = get_preset(args.preset)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+    from engine import get_surface, parse_spec
+    from engine.lesson import CUSTOM, Lesson, LessonError, LessonRun, lesson_surface
+
+    base = _base_lesson(args)
     try:
         if args.expr is not None:
             from engine.expression import surface_from_expression
 
             surface = surface_from_expression(args.expr)
+        elif args.function is None and base is not None:
+            surface = lesson_surface(base)
         else:
-            surface = get_surface(args.function or (preset.surface if preset else "quadratic"))
-    except ValueError as exc:
+            surface = get_surface(args.function or "quadratic")
+    except (LessonError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    same_surface = base is not None and args.expr is None and args.function in (
+        None, base.surface)
     if args.start is not None:
         start = _parse_point(args.start)
-    elif preset and surface.name == preset.surface:
-        start = preset.start
+    elif same_surface:
+        start = base.start
     else:
         start = tuple(surface.start)
-    steps = args.steps if args.steps is not None else (preset.steps if preset else 30)
+    steps = args.steps if args.steps is not None else (base.steps if base else 30)
     from engine.trajectory import MAX_STEPS
 
     if not 0 <= steps <= MAX_STEPS:
         raise CliError(f"--steps must be between 0 and {MAX_STEPS}, got {steps}")
-    texts = args.optimizer or (list(preset.optimizers) if preset else [])
+    if args.optimizer:
+        runs = tuple(LessonRun(text) for text in args.optimizer)
+    else:
+        runs = base.runs if base else ()
+    texts = [r.spec for r in runs if r.enabled]
     if not texts:
         raise CliError("give at least one --optimizer SPEC (e.g. 'gd(lr=0.1)') or --preset course")
     specs = []
@@ -138,7 +174,24 @@ def _export_job(args) -> ExportJob:
             raise CliError(str(exc)) from None
     if args.iterations < 1:
         raise CliError(f"--iterations must be at least 1, got {args.iterations}")
-    return ExportJob(surface=surface, start=start, steps=steps, specs=tuple(specs))
+    runs = tuple(replace(r, spec=str(parse_spec(r.spec))) for r in runs)
+
+    # the lesson that describes exactly this job (written by --save-lesson)
+    if args.expr is not None:
+        surface_fields = dict(surface=CUSTOM, expression=args.expr.strip(),
+                              surface_view=tuple(surface.view))
+    elif same_surface:
+        surface_fields = dict(surface=base.surface, expression=base.expression,
+                              surface_view=base.surface_view, data=base.data)
+    else:
+        surface_fields = dict(surface=surface.name, expression="", surface_view=None)
+    lesson = base or Lesson(start=start, steps=steps, runs=runs)
+    selected = lesson.selected if runs == lesson.runs else 0
+    lesson = replace(lesson, **surface_fields, start=tuple(start), steps=steps, runs=runs,
+                     selected=selected, step=min(lesson.step, steps),
+                     view=lesson.view if same_surface else None)
+    return ExportJob(surface=surface, start=start, steps=steps, specs=tuple(specs),
+                     lesson=lesson)
 
 
 def _check_writable(path: str, option: str) -> None:
@@ -156,7 +209,8 @@ def run_export(args) -> int:
     from engine.export import atomic_write, trajectories_csv
 
     job = _export_job(args)
-    outputs = [(args.csv, "--csv"), (args.png, "--png"), (args.md, "--md"), (args.tex, "--tex")]
+    outputs = [(args.csv, "--csv"), (args.png, "--png"), (args.md, "--md"), (args.tex, "--tex"),
+               (args.save_lesson, "--save-lesson")]
     for path, option in outputs:
         if path:
             _check_writable(path, option)
@@ -165,6 +219,10 @@ def run_export(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
+    if args.save_lesson:
+        from engine.lesson import save_lesson
+
+        save_lesson(args.save_lesson, job.lesson)
     if args.csv:
         atomic_write(args.csv, trajectories_csv(trajectories))
     if args.md or args.tex:

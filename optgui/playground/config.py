@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine import SURFACES, RunSpec, Surface, parse_spec
+from engine.lesson import CUSTOM, DATA_SURFACE, DEFAULT_DATA, DEFAULT_VIEW
 from engine.presets import COURSE, Preset
 
 # Distinct colours that read well on a dark viridis background and on the dark loss plot.
@@ -30,10 +31,8 @@ PATH_COLORS = (
 
 MAX_GUI_STEPS = 10_000  # a full re-run of a few runs stays within seconds on a slow machine
 
-CUSTOM = "custom"  # RunConfig.surface of a surface typed by the user (RunConfig.expression)
-DEFAULT_VIEW = (-5.0, 5.0, -5.0, 5.0)
-DATA_SURFACE = "linear_regression"
-DEFAULT_DATA = (64, 0.5, 0)  # (samples n, noise σ, seed): what SURFACES["linear_regression"] uses
+# CUSTOM (engine.lesson) is RunConfig.surface of a surface typed by the user
+# (RunConfig.expression); DEFAULT_DATA is linear_regression's (samples n, noise σ, seed).
 MAX_DATA_SAMPLES = 10_000  # GUI limit: the loss is closed-form, but mini-batches index arrays
 MAX_EXPRESSION_LENGTH = 500  # engine.expression.MAX_LENGTH (not imported: sympy loads lazily)
 
@@ -244,3 +243,35 @@ def playground_spec(name: str) -> RunSpec:
     except ValueError:
         # a required value without a playground suggestion: fall back to the bare name
         return parse_spec(name)
+
+
+# ---------------------------------------------------------------------------- lessons
+
+
+def config_from_lesson(lesson) -> RunConfig:
+    """The run configuration of an :class:`engine.lesson.Lesson` (already validated); runs
+    get ids 1, 2, … and the palette's colours where the lesson leaves them to the app."""
+    runs = tuple(
+        RunEntry(i + 1, parse_spec(run.spec), run.color or PATH_COLORS[i % len(PATH_COLORS)],
+                 run.enabled)
+        for i, run in enumerate(lesson.runs)
+    )
+    view = tuple(lesson.surface_view) if lesson.surface == CUSTOM else None
+    return RunConfig(lesson.surface, tuple(lesson.start), int(lesson.steps), runs,
+                     expression=lesson.expression if lesson.surface == CUSTOM else "",
+                     view=view, data=tuple(lesson.data))
+
+
+def lesson_fields(config: RunConfig) -> dict:
+    """The fields of a lesson that a run configuration defines (see engine.lesson.Lesson)."""
+    from engine.lesson import LessonRun
+
+    custom = config.surface == CUSTOM
+    return dict(
+        surface=config.surface,
+        expression=config.expression.strip() if custom else "",
+        surface_view=tuple(config.view or DEFAULT_VIEW) if custom else None,
+        data=tuple(config.data) if config.surface == DATA_SURFACE else DEFAULT_DATA,
+        start=tuple(config.start), steps=int(config.steps),
+        runs=tuple(LessonRun(str(r.spec), r.color.lower(), r.enabled) for r in config.runs),
+    )
