@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -40,6 +40,15 @@ from optgui.playground.transport import TransportBar
 from optgui.theme import icon
 
 SETTINGS_DISABLED_ENV = "OPTGUI_NO_SETTINGS"
+DEFAULT_SIZE = QSize(1440, 900)  # the first window where the screen has room; else the screen
+NARROW_WIDTH = 1280  # narrower than this, the step inspector starts as a tab beside Setup
+SAVE_DELAY_MS = 400  # settings are written this long after the last change
+
+
+def available_area(widget: QWidget) -> QRect:
+    """The part of the widget's screen that windows may cover (without panels and docks)."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    return screen.availableGeometry()
 
 
 def settings_enabled() -> bool:
@@ -62,9 +71,10 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._connect()
-        self.resize(1440, 900)
+        self._initial_layout()
         self._log_toggled(True)  # convergence rates read best on a log axis
         self._restore_window_state()
+        self._connect_settings()
         self._redraw_all()
         QTimer.singleShot(0, self.contour.setFocus)
 
@@ -154,7 +164,15 @@ class MainWindow(QMainWindow):
         layout.setSpacing(2)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.transport)
-        self._build_tabs(central)
+        # The playground is a page of its own with its toolbar and docks (a QMainWindow used
+        # as a widget): switching to the lab hides nothing and moves nothing, so the tab bar
+        # stays put and no playground command ever slides under the pointer.
+        self.page = QMainWindow()
+        self.page.setObjectName("playgroundPage")
+        self.page.setWindowFlags(Qt.WindowType.Widget)
+        self.page.setDockNestingEnabled(True)
+        self.page.setCentralWidget(central)
+        self._build_tabs(self.page)
 
     def _build_tabs(self, playground: QWidget) -> None:
         """The playground and the vanishing-gradient lab as tabs (the lab imports torch only
@@ -166,6 +184,7 @@ class MainWindow(QMainWindow):
         self.lab = LabTab()
         self.lab.messageShown.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(playground, "Playground")
         self.tabs.addTab(self.lab, "Vanishing-gradient lab")
@@ -183,22 +202,15 @@ class MainWindow(QMainWindow):
             self.tabs.widget(i).setSizePolicy(policy, policy)
 
     def _tab_changed(self, index: int) -> None:
-        """The docks, the toolbar and the playback keys belong to the playground: hidden or
-        disabled while the lab is shown, restored (those that were visible) going back."""
-        from PySide6.QtWidgets import QToolBar
-
+        """The playback keys and the dock toggles belong to the playground page: disabled
+        while the lab is shown (the page keeps its docks and toolbar, hidden with it)."""
         in_lab = self.tabs.widget(index) is self.lab
-        if in_lab:
-            bars = self.findChildren(QDockWidget) + self.findChildren(QToolBar)
-            self._bars_shown = [bar for bar in bars if bar.isVisible()]
-            for bar in self._bars_shown:
-                bar.hide()
-        else:
-            for bar in getattr(self, "_bars_shown", []):
-                bar.show()
         for key in ("play", "step_back", "step_forward", "rewind", "end"):
             self.actions_by_key[key].setEnabled(not in_lab)
+        for dock in (self.dock, self.inspector_dock, self.view3d_dock):
+            dock.toggleViewAction().setEnabled(not in_lab)
         self._size_tabs(index)
+        self.schedule_save()
 
     def _build_dock(self) -> None:
         self.panel = ControlPanel(self.ctrl)
@@ -206,16 +218,16 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.dock = QDockWidget("Setup", self)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.dock = QDockWidget("Setup", self.page)
         self.dock.setObjectName("setupDock")
         self.dock.setWidget(scroll)
         self.dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
-        self.dock.setMinimumWidth(390)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        self.dock.setMinimumWidth(260)
+        self.page.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         remove = QAction("Remove run", self.panel.run_list.list)
         remove.setShortcut(QKeySequence.StandardKey.Delete)
         remove.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
@@ -229,27 +241,53 @@ class MainWindow(QMainWindow):
         from optgui.playground.view3d import Surface3DView
 
         self.inspector = StepInspector(self.ctrl)
-        self.inspector_dock = QDockWidget("Step inspector", self)
+        self.inspector_dock = QDockWidget("Step inspector", self.page)
         self.inspector_dock.setObjectName("inspectorDock")
         self.inspector_dock.setWidget(self.inspector)
-        self.inspector_dock.setMinimumWidth(320)
+        self.inspector_dock.setMinimumWidth(240)
         self.inspector_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+I"))
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
+        self.page.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
         self.view3d = Surface3DView(self.ctrl)
-        self.view3d_dock = QDockWidget("3-D view", self)
+        self.view3d_dock = QDockWidget("3-D view", self.page)
         self.view3d_dock.setObjectName("view3dDock")
         self.view3d_dock.setWidget(self.view3d)
         self.view3d_dock.toggleViewAction().setText("3-D view")
         self.view3d_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+3"))
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.view3d_dock)
-        self.splitDockWidget(self.view3d_dock, self.inspector_dock, Qt.Orientation.Vertical)
+        self.page.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.view3d_dock)
+        self.page.splitDockWidget(self.view3d_dock, self.inspector_dock, Qt.Orientation.Vertical)
         self.view3d_dock.hide()
-        self.resizeDocks([self.inspector_dock], [400], Qt.Orientation.Horizontal)
-        # shown for the first time, the 3-D view takes about half of the right-hand column
-        self.view3d_dock.toggleViewAction().toggled.connect(
-            lambda on: on and self.resizeDocks(
-                [self.view3d_dock, self.inspector_dock],
-                [self.height() * 9 // 20, self.height() * 11 // 20], Qt.Orientation.Vertical))
+        self.view3d_dock.toggleViewAction().toggled.connect(self._view3d_toggled)
+
+    def _view3d_toggled(self, on: bool) -> None:
+        """Shown, the 3-D view takes about half of the right-hand column; in a column of tabs
+        (a narrow window) it comes to the front instead."""
+        if not on:
+            return
+        if self.page.tabifiedDockWidgets(self.view3d_dock):
+            self.view3d_dock.raise_()
+        elif not self.view3d_dock.isFloating() and not self.inspector_dock.isHidden():
+            self.page.resizeDocks([self.view3d_dock, self.inspector_dock],
+                                  [self.height() * 9 // 20, self.height() * 11 // 20],
+                                  Qt.Orientation.Vertical)
+
+    def _initial_layout(self) -> None:
+        """The first launch's size and docks, fitted to the screen: 1440 × 900 where there is
+        room, else the available area. Below NARROW_WIDTH the step inspector and the 3-D view
+        start as tabs beside Setup, so the contour keeps most of the width (drag one out to
+        see it beside the others)."""
+        area = available_area(self)
+        width = min(DEFAULT_SIZE.width(), area.width())
+        height = min(DEFAULT_SIZE.height(), area.height())
+        self.resize(width, height)
+        if width < NARROW_WIDTH:
+            self.page.tabifyDockWidget(self.dock, self.inspector_dock)
+            self.page.tabifyDockWidget(self.inspector_dock, self.view3d_dock)
+            self.dock.raise_()
+            self.page.resizeDocks([self.dock], [max(300, width * 3 // 10)],
+                                  Qt.Orientation.Horizontal)
+        else:
+            self.page.resizeDocks([self.dock, self.inspector_dock], [390, 400],
+                                  Qt.Orientation.Horizontal)
 
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions_by_key
@@ -274,7 +312,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(a["shortcuts"])
         help_menu.addAction(a["about"])
 
-        tools = self.addToolBar("Main")
+        tools = self.page.addToolBar("Main")
         tools.setObjectName("mainToolbar")
         tools.setMovable(False)
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -353,6 +391,7 @@ class MainWindow(QMainWindow):
         self.actions_by_key["log_loss"].setChecked(checked)
         if self.loss.log != checked:
             self.loss.set_log(checked)
+            self.schedule_save()
 
     # ------------------------------------------------------------------ commands
     def restore_course(self) -> None:
@@ -549,27 +588,92 @@ class MainWindow(QMainWindow):
                 self.restoreGeometry(geometry)
             state = s.value("windowState")
             if isinstance(state, QByteArray):
-                self.restoreState(state)
+                self.page.restoreState(state)
             speed = int(s.value("speed", 8))
             self.transport.speed.setValue(max(1, min(speed, 2000)))
             log = str(s.value("logLoss", "true")).lower() == "true"
             self._log_toggled(log)
+            tab = int(s.value("tab", 0))
+            if 0 <= tab < self.tabs.count():
+                self.tabs.setCurrentIndex(tab)
         except (TypeError, ValueError):
             pass
+        self.fit_to_screen()  # a geometry saved on a larger screen never spills over
+
+    def fit_to_screen(self) -> None:
+        """Keep the whole window, frame included, inside its screen's available area: never
+        larger than it, never partly off it (maximized and full-screen windows are the
+        window manager's)."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        area = available_area(self)
+        frame, inner = self.frameGeometry(), self.geometry()
+        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+        width = min(inner.width(), area.width() - extra_w)
+        height = min(inner.height(), area.height() - extra_h)
+        if (width, height) != (inner.width(), inner.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = max(area.left(), min(frame.left(), area.right() + 1 - frame.width()))
+        y = max(area.top(), min(frame.top(), area.bottom() + 1 - frame.height()))
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)
+
+    def _connect_settings(self) -> None:
+        """Write the settings shortly after anything worth keeping changes, so a crash or a
+        kill loses nothing but the computation that was running."""
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_settings)
+        self.ctrl.configChanged.connect(self.schedule_save)
+        self.transport.speed.valueChanged.connect(self.schedule_save)
+        self.splitter.splitterMoved.connect(self.schedule_save)
+        for dock in (self.dock, self.inspector_dock, self.view3d_dock):
+            dock.dockLocationChanged.connect(self.schedule_save)
+            dock.topLevelChanged.connect(self.schedule_save)
+            dock.toggleViewAction().toggled.connect(self.schedule_save)
+        for action in self.overlay_actions:
+            action.toggled.connect(self.schedule_save)
+        self.lab.settings.changed.connect(self.schedule_save)
+
+    def schedule_save(self, *_) -> None:
+        """Save the settings SAVE_DELAY_MS from now (changes in a burst are written once)."""
+        timer = getattr(self, "_save_timer", None)
+        if timer is not None and self._use_settings:
+            timer.start()
 
     def save_settings(self) -> None:
         s = self._settings()
         if s is None:
             return
         s.setValue("geometry", self.saveGeometry())
-        s.setValue("windowState", self.saveState())
+        s.setValue("windowState", self.page.saveState())
         s.setValue("config", self.ctrl.config.to_json())
         s.setValue("speed", self.transport.speed.value())
         s.setValue("logLoss", "true" if self.loss.log else "false")
+        s.setValue("tab", self.tabs.currentIndex())
         s.sync()
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        area = available_area(self)
+        if event.size().width() > area.width() or event.size().height() > area.height():
+            QTimer.singleShot(0, self.fit_to_screen)  # grown past the screen: never kept
+        self.schedule_save()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if not event.spontaneous():  # the frame is known once shown: fit it, frame and all
+            QTimer.singleShot(0, self.fit_to_screen)
+
+    def moveEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().moveEvent(event)
+        self.schedule_save()
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
-        self.tabs.setCurrentIndex(0)  # saved dock state is the playground's
+        if getattr(self, "_save_timer", None) is not None:
+            self._save_timer.stop()
         self.save_settings()
         self.ctrl.shutdown()
         self.lab.shutdown()

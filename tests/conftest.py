@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("OPTGUI_NO_SETTINGS", "1")  # tests never read or write the user's settings
-
 ROOT = Path(__file__).resolve().parent.parent
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if os.environ["QT_QPA_PLATFORM"] == "offscreen":
+    # a 1920 × 1080 desktop instead of Qt's 800 × 800 offscreen screen: the window fits itself
+    # to its screen, and the tests of small screens say so themselves
+    screen = ROOT / "tests" / "offscreen-screen.json"
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
+os.environ.setdefault("OPTGUI_NO_SETTINGS", "1")  # tests never read or write the user's settings
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

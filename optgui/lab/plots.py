@@ -45,6 +45,7 @@ PANELS = (
     ("val_acc", "Validation accuracy", "accuracy (%)"),
 )
 PNG_SIZE = (1600, 900)
+TITLE_SIZE = "10pt"
 
 
 def color(i: int) -> str:
@@ -59,8 +60,12 @@ class TrainingPlots:
         self.n_linear = n_linear
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, list[pg.PlotDataItem]] = {}
+        # four plots in a row fit beside the settings in a 1024-pixel window: titles a
+        # little smaller than pyqtgraph's 11 pt (a title sets its plot's least width)
+        layout.layout.setContentsMargins(2, 2, 2, 2)
         for col, (key, title, unit) in enumerate(PANELS):
-            plot = layout.addPlot(row=0, col=col, title=title)
+            plot = layout.addPlot(row=0, col=col)
+            plot.setTitle(title, size=TITLE_SIZE)
             _style(plot, "epoch", unit)
             self.plots[key] = plot
             self.curves[key] = [
@@ -68,8 +73,8 @@ class TrainingPlots:
                           symbolBrush=color(i), symbolPen=None, name=name)
                 for i, name in enumerate(self.optimizers)
             ]
-        grad = layout.addPlot(row=1, col=0, colspan=len(PANELS),
-                              title="Gradient norm by layer (latest epoch; log scale)")
+        grad = layout.addPlot(row=1, col=0, colspan=len(PANELS))
+        grad.setTitle("Gradient norm by layer (latest epoch; log scale)", size=TITLE_SIZE)
         _style(grad, "linear layer (input → output)", "‖∂loss/∂W‖ (mean over the epoch)")
         grad.setLogMode(x=False, y=True)
         grad.getAxis("left").enableAutoSIPrefix(False)

@@ -548,7 +548,9 @@ class LabTab(QWidget):
             self.plots.plots[key].setXRange(0, max(epochs, 1), padding=0.02)
             self.plots.plots[key].getViewBox().enableAutoRange(axis="x", enable=False)
         loss = self.plots.plots["train_loss"]
-        loss.setTitle("Train loss (line: every few batches; dots: epoch mean)")
+        # a short title: a long one sets the least width of the whole row of plots
+        loss.titleLabel.setToolTip("The line follows every few batches; the dots are the "
+                                   "epoch means")
         self._stream_curves = [
             loss.plot([], [], pen=pg.mkPen(color(i), width=1.2)) for i in range(len(labels))
         ]
