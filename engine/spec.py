@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from engine.optimizers import format_value, get_optimizer_spec
+from engine.optimizers import build_optimizer, format_value, get_optimizer_spec
 
 MAX_SPEC_LENGTH = 2000
 MAX_NESTING = 8
@@ -175,8 +175,6 @@ class _Parser:
 
 def _check_combination(run: RunSpec) -> None:
     """Constraints between hyperparameters (e.g. Nesterov needs momentum)."""
-    from engine.optimizers import build_optimizer
-
     try:
         build_optimizer(run)
     except ValueError as exc:

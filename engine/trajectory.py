@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.functions import Surface
 from engine.optimizers import build_optimizer
 from engine.spec import RunSpec
+from engine.surfaces import Surface
 
 MAX_STEPS = 100_000
 DIVERGENCE_FACTOR = 1e3  # a run diverges past this many view widths from the view's centre

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QMessageBox
 from test_data import NAMES, write_dataset
 
 from engine import data as D
-from engine import training as T
 from engine.training import CSV_COLUMNS, metrics_csv
+from engine.training import loop as T  # the training loop itself (tests patch its _evaluate)
 from optgui.lab.tab import LabTab, _fraction, validate_spec
 
 pytestmark = pytest.mark.gui

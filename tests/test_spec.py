@@ -52,7 +52,7 @@ def test_defaults_are_torchs():
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("adamw(lr=0.1)", "choose one of: gd"),
+    ("adamz(lr=0.1)", "choose one of: gd"),
     ("adam(lrr=0.1)", "valid: lr, beta1"),
     ("adam(lr=-0.1)", "lr must be a number in [0, 10000]"),
     ("adam(beta1=1)", "beta1 must be a number in [0, 1)"),

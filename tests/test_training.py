@@ -19,8 +19,8 @@ from urllib.error import URLError
 import pytest
 import torch
 
+from engine import REGISTRY, parse_spec
 from engine import data as D
-from engine import parse_spec
 from engine import training as T
 from engine.training import (
     BatchProgress,
@@ -336,7 +336,7 @@ def _steps(spec: str, backend: str, steps: int = 5) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.parameters()]
 
 
-ADAPTER_VS_TORCH = [
+BEFORE_THE_CATALOGUE_SPLIT = [
     "gd(lr=0.1)", "sgd(lr=0.1)", "sgd(lr=0.1,momentum=0.9)",
     "sgd(lr=0.1,momentum=0.9,dampening=0.5)", "sgd(lr=0.1,momentum=0.9,nesterov=true)",
     "nesterov(lr=0.1)", "rmsprop(lr=0.01)", "rmsprop(lr=0.01,alpha=0.9,eps=1e-6)",
@@ -344,6 +344,9 @@ ADAPTER_VS_TORCH = [
     "adagrad(lr=0.1,lr_decay=0.01,initial_accumulator_value=0.1)", "adadelta(lr=1)",
     "adamax(lr=0.01)", "nadam(lr=0.01)",
 ]
+# Every torch mapping names the specs it is checked with (the registry requires some).
+ADAPTER_VS_TORCH = [example for spec in REGISTRY.values() if spec.torch_class
+                    for example in spec.torch.examples]
 
 
 @pytest.mark.parametrize("spec", ADAPTER_VS_TORCH)
@@ -359,6 +362,7 @@ def test_adapter_matches_torch_optim(spec):
 
 def test_every_torch_mapping_is_checked_against_the_adapter():
     assert {parse_spec(s).name for s in ADAPTER_VS_TORCH} == set(T._TORCH_KNOWN)
+    assert set(BEFORE_THE_CATALOGUE_SPLIT) <= set(ADAPTER_VS_TORCH)
 
 
 @pytest.mark.parametrize("spec", ["rmsprop(lr=0.01,eps_in_sqrt=true)", "momentum(lr=0.1)",

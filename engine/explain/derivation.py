@@ -32,7 +32,7 @@ from engine.explain import (
     tex_symbol,
     tex_value,
 )
-from engine.functions import Surface
+from engine.surfaces.base import Surface
 from engine.trajectory import Trajectory
 
 MAX_MATH_WIDTH = 58  # visible characters per displayed row before a line is broken

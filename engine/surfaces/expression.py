@@ -38,7 +38,7 @@ import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
-from engine.functions import Surface
+from engine.surfaces.base import Surface
 
 MAX_LENGTH = 500
 MAX_DEPTH = 30  # parentheses, calls, unary signs and powers, counted together

@@ -32,6 +32,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
 
 from engine import RunSpec, Trajectory
+from engine.optimizers import velocity
 
 MAX_FRACTION = 0.6  # longest drawn vector, as a fraction of the surface view's larger side
 Z_OVERLAY = 400  # above every path (paths use 10 … ~150)
@@ -76,15 +77,6 @@ LEGEND = {
     "ascent": "w → w+ε  SAM ascent",
     "sam_gradient": "−η∇f(w+ε)  SAM gradient",
 }
-# state type -> (field holding the velocity, how the label names it)
-VELOCITY_FIELDS = {
-    "VelocityState": ("v", "v"),
-    "SGDState": ("buf", "b"),
-    "AdamState": ("m", "m"),
-    "AdamaxState": ("m", "m"),
-    "NAdamState": ("m", "m"),
-    "AdaBeliefState": ("m", "m"),
-}
 
 
 def step_size(spec: RunSpec) -> float:
@@ -97,17 +89,6 @@ def step_size(spec: RunSpec) -> float:
     if isinstance(base, RunSpec):
         return step_size(base)
     return 1.0
-
-
-def velocity_of(state) -> tuple[np.ndarray, str] | None:
-    """The velocity-like vector in ``state`` (unwrapping SAM's base state), and its name."""
-    while state is not None and hasattr(state, "base_state"):
-        state = state.base_state
-    found = VELOCITY_FIELDS.get(type(state).__name__)
-    if found is None:
-        return None
-    field, name = found
-    return np.asarray(getattr(state, field), dtype=float), name
 
 
 @dataclass(frozen=True)
@@ -153,7 +134,7 @@ def step_vectors(
     nxt = n + 1 if n + 1 <= traj.steps else None
     if nxt is not None:
         vector("update", w, np.asarray(traj.points[nxt], dtype=float) - w, "Δw")
-    found = velocity_of(traj.states[n])
+    found = velocity(traj.spec, traj.states[n])  # as the spec declares it
     if found is not None:
         vel, name = found
         vector("velocity", w, -eta * vel, f"−η·{name}")

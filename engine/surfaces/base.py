@@ -1,0 +1,71 @@
+"""The :class:`Surface` every part of the app works with: f(w1, w2), its gradient and Hessian.
+
+Every function is vectorized over points: ``p`` is an array of shape ``(..., 2)``;
+``value`` returns shape ``(...)``, ``grad`` shape ``(..., 2)`` and ``hessian`` shape
+``(..., 2, 2)``. A surface also knows its default view box, a default start point and its
+known minima, which the GUI marks on the contour plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A differentiable function f(w1, w2) with everything the app needs to draw it."""
+
+    name: str
+    title: str
+    formula: str  # human-readable, e.g. "0.1·w1² + 2·w2²"
+    latex: str  # LaTeX for derivations, e.g. r"0.1 w_1^2 + 2 w_2^2"
+    _value: Callable[[Array, Array], Array] = field(repr=False)
+    _grad: Callable[[Array, Array], tuple[Array, Array]] = field(repr=False)
+    _hess: Callable[[Array, Array], tuple[Array, Array, Array]] = field(repr=False)
+    view: tuple[float, float, float, float] = (-5.0, 5.0, -5.0, 5.0)  # xmin, xmax, ymin, ymax
+    start: tuple[float, float] = (-4.0, 4.0)
+    minima: tuple[tuple[float, float], ...] = ()
+    gradient_formula: str = ""  # human-readable ∇f, e.g. "(0.2·w1, 4·w2)"
+    gradient_latex: str = ""
+    log_levels: bool = False  # contour levels on a log scale (steep valleys like Rosenbrock)
+    # Added fields (all optional, so code built against the original API keeps working):
+    expression: str = ""  # the same f in engine.expression syntax (editable as a custom surface)
+    local_minima: tuple[tuple[float, float], ...] = ()  # notable non-global minima (sharp_flat)
+    description: str = ""  # one or two sentences on what the surface demonstrates
+
+    def value(self, p: Array) -> Array:
+        p = np.asarray(p, dtype=float)
+        with np.errstate(all="ignore"):
+            return np.asarray(self._value(p[..., 0], p[..., 1]), dtype=float) + 0.0 * p[..., 0]
+
+    def grad(self, p: Array) -> Array:
+        p = np.asarray(p, dtype=float)
+        with np.errstate(all="ignore"):
+            g1, g2 = self._grad(p[..., 0], p[..., 1])
+        zero = 0.0 * p[..., 0]
+        return np.stack([g1 + zero, g2 + zero], axis=-1)
+
+    def hessian(self, p: Array) -> Array:
+        p = np.asarray(p, dtype=float)
+        with np.errstate(all="ignore"):
+            h11, h12, h22 = self._hess(p[..., 0], p[..., 1])
+        zero = 0.0 * p[..., 0]
+        h11, h12, h22 = h11 + zero, h12 + zero, h22 + zero
+        return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
+
+    def jvp(self, p: Array, v: Array) -> float:
+        """Directional derivative ∇f(p)·v (what a forward-mode pass computes)."""
+        return float(np.dot(self.grad(p), v))
+
+    def grid(self, view=None, n: int = 200) -> tuple[Array, Array, Array]:
+        """Values on an ``n × n`` grid over ``view``: returns (xs, ys, Z) with Z[iy, ix]."""
+        x0, x1, y0, y1 = view or self.view
+        xs = np.linspace(x0, x1, n)
+        ys = np.linspace(y0, y1, n)
+        X, Y = np.meshgrid(xs, ys)
+        return xs, ys, self.value(np.stack([X, Y], axis=-1))
