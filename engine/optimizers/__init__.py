@@ -12,8 +12,12 @@
 =====================  ==============================================================
 
 Each family module holds its optimizers' state, rule, spec, step explainer, torch mapping
-and overlay velocity field. To add an optimizer, add a module and import it below.
+and overlay velocity field. To add an optimizer, add a module to this package: it is
+imported (and its specs registered) with the package.
 """
+
+import importlib
+import pkgutil
 
 from engine.optimizers.registry import (
     COMMON_HYPERS,
@@ -34,12 +38,17 @@ from engine.optimizers.registry import (
     velocity,
 )
 
-# Importing a family module registers its optimizers, in this order in the picker.
+# Importing a family module registers its optimizers: these first, in this order (the
+# picker lists each family's optimizers in registration order), then every other module
+# of the package in name order, so a new optimizer needs nothing but its own module.
 # isort: off
 from engine.optimizers import sgd, adaptive, adam, newton, sharpness, forward_gradient
 # isort: on
 from engine.optimizers.adaptive import effective_ratio
 from engine.optimizers.forward_gradient import forward_direction
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
     "COMMON_HYPERS", "FAMILIES", "FROM_BASE", "NO_TORCH", "REGISTRY", "Hyper", "Optimizer",
