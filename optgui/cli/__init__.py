@@ -6,7 +6,9 @@ The ``export`` interface is stable (other tools and the tests call it)::
         --optimizer "gd(lr=0.4)" --optimizer "adam(lr=0.2)" \\
         --csv out.csv [--png contour.png] [--md derivation.md] [--tex derivation.tex] \\
         [--iterations 2] [--preset course] [--expr "0.1*w1**2 + 2*w2**2"] \\
-        [--lesson lesson.optgui] [--save-lesson lesson.optgui]
+        [--lesson lesson.optgui] [--save-lesson lesson.optgui] \\
+        [--svg figure.svg] [--pdf figure.pdf] [--gif race.gif] [--mp4 race.mp4] \\
+        [--frames DIR] [--size 1280x720] [--theme dark|light] [--fps 8] [--every K]
 
 ``--lesson FILE`` starts from a lesson file (other options override its values) and
 ``--save-lesson FILE`` writes the setup that ran, so ``export --lesson L --csv b.csv``
@@ -14,8 +16,8 @@ reproduces, byte for byte, the CSV of the run that saved ``L``.
 
 Bad arguments exit with status 2 and a one-line message on stderr; every argument is
 checked before anything is computed, and files are written atomically, so a failure never
-leaves a partial file behind. Nothing here imports Qt unless a PNG is asked for, and
-nothing imports torch unless training is asked for.
+leaves a partial file behind. Nothing here imports Qt unless a picture or an animation is
+asked for, and nothing imports torch unless training is asked for.
 """
 
 from __future__ import annotations
@@ -90,7 +92,31 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--optimizer", action="append", default=[], metavar="SPEC",
                    help="optimizer spec, e.g. 'adam(lr=0.2)'; repeat for several")
     p.add_argument("--csv", help="write trajectories to this CSV file")
-    p.add_argument("--png", help="write the contour picture to this PNG file")
+    p.add_argument("--png", help="write the figure (see --layout) to this PNG file")
+    p.add_argument("--svg", help="write the figure as a vector SVG file")
+    p.add_argument("--pdf", help="write the figure as a vector PDF file")
+    p.add_argument("--gif", help="write the race as an animated GIF")
+    p.add_argument("--mp4", help="write the race as an H.264 MP4 video")
+    p.add_argument("--frames", metavar="DIR",
+                   help="write the race as frame_0000.png, frame_0001.png, … into DIR")
+    p.add_argument("--size", metavar="WxH",
+                   help="picture / frame size in pixels (default 1280x720)")
+    p.add_argument("--theme", choices=("dark", "light"), default="dark",
+                   help="dark (as on screen, the default) or light (for slides and print)")
+    p.add_argument("--layout", choices=("figure", "contour", "loss"), default="figure",
+                   help="PNG/SVG/PDF contents: figure (title, contour, loss plot and "
+                        "legend; the default), contour or loss (one plot and its legend)")
+    p.add_argument("--title", help="figure title (default: the surface's name)")
+    p.add_argument("--fps", type=float, help="animation frames per second (default 8)")
+    p.add_argument("--every", type=int, metavar="K",
+                   help="animate every K-th step (default: every step up to 300 steps, "
+                        "about 300 frames beyond)")
+    p.add_argument("--overlays", metavar="KINDS",
+                   help="step overlays of the selected run (the lesson's, else the first) "
+                        "in pictures and animations: 'all', 'none' or a comma list of "
+                        "gradient, update, velocity, sam (default: the lesson's, else none)")
+    p.add_argument("--loss-scale", choices=("log", "linear"),
+                   help="loss plot axis (default: the lesson's, else log as in the window)")
     p.add_argument("--md", help="write a worked derivation (Markdown) to this file")
     p.add_argument("--tex", help="write a worked derivation (LaTeX document) to this file")
     p.add_argument("--iterations", type=int, default=2,
@@ -204,16 +230,113 @@ def _check_writable(path: str, option: str) -> None:
         raise CliError(f"{option}: {path} is a folder")
 
 
+PICTURES = ("png", "svg", "pdf")
+ANIMATIONS = ("gif", "mp4", "frames")
+OVERLAY_KINDS = ("gradient", "update", "velocity", "sam")
+
+
+@dataclass(frozen=True)
+class PictureJob:
+    size: tuple[int, int]
+    fps: float
+    overlays: tuple[str, ...] | None  # None: the lesson's
+
+
+def _picture_job(args) -> PictureJob:
+    """Check the picture and animation options (all before anything is computed)."""
+    pictures = [f for f in PICTURES if getattr(args, f)]
+    animations = [f for f in ANIMATIONS if getattr(args, f)]
+    if not (pictures or animations):
+        given = [o for o, v in (("--size", args.size), ("--fps", args.fps),
+                                ("--every", args.every), ("--overlays", args.overlays),
+                                ("--title", args.title)) if v is not None]
+        if given:
+            raise CliError(f"{given[0]} needs a picture or animation to write "
+                           "(--png, --svg, --pdf, --gif, --mp4 or --frames)")
+    if not animations:
+        for option, value in (("--fps", args.fps), ("--every", args.every)):
+            if value is not None:
+                raise CliError(f"{option} needs an animation to write (--gif, --mp4 or --frames)")
+    size = (1280, 720)
+    if args.size is not None:
+        from optgui.playground.figure import parse_size
+
+        try:
+            size = parse_size(args.size)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    fps = 8.0
+    if args.fps is not None:
+        from engine.animation import check_fps
+
+        try:
+            fps = check_fps(args.fps)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if args.every is not None and args.every < 1:
+        raise CliError(f"--every must be at least 1, got {args.every}")
+    overlays: tuple[str, ...] | None = None
+    if args.overlays:
+        names = [n.strip() for n in args.overlays.split(",") if n.strip()]
+        if names == ["all"]:
+            names = list(OVERLAY_KINDS)
+        elif names == ["none"]:
+            names = []
+        bad = [n for n in names if n not in OVERLAY_KINDS]
+        if bad:
+            raise CliError(f"--overlays: unknown overlay {bad[0]!r} (choose from all, none, "
+                           f"{', '.join(OVERLAY_KINDS)})")
+        overlays = tuple(dict.fromkeys(names))
+    if args.mp4:
+        try:
+            import av  # noqa: F401
+        except ImportError:
+            raise CliError("--mp4 needs PyAV: pip install av") from None
+    for fmt in (*PICTURES, "gif", "mp4"):
+        path = getattr(args, fmt)
+        if path and not path.lower().endswith(f".{fmt}"):
+            raise CliError(f"--{fmt}: the file name must end in .{fmt}, got {path!r}")
+    return PictureJob(size, fps, overlays)
+
+
+def _check_folder_target(path: str, option: str) -> None:
+    from pathlib import Path
+
+    target = Path(path).expanduser().resolve()
+    if not target.parent.is_dir():
+        raise CliError(f"{option}: folder {target.parent} does not exist")
+    if target.exists() and not target.is_dir():
+        raise CliError(f"{option}: {path} is a file, not a folder")
+
+
+def _progress(label: str):
+    """A one-line progress report on stderr, when someone is watching it."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> bool:
+        end = "\n" if done == total else ""
+        print(f"\r{label}: frame {done} / {total}", end=end, file=sys.stderr, flush=True)
+        return True
+
+    return report
+
+
 def run_export(args) -> int:
     from engine import run_trajectory
     from engine.export import atomic_write, trajectories_csv
 
     job = _export_job(args)
-    outputs = [(args.csv, "--csv"), (args.png, "--png"), (args.md, "--md"), (args.tex, "--tex"),
-               (args.save_lesson, "--save-lesson")]
+    pictures = _picture_job(args)
+    outputs = [(args.csv, "--csv"), (args.png, "--png"), (args.svg, "--svg"),
+               (args.pdf, "--pdf"), (args.md, "--md"), (args.tex, "--tex"),
+               (args.gif, "--gif"), (args.mp4, "--mp4"), (args.save_lesson, "--save-lesson")]
     for path, option in outputs:
         if path:
             _check_writable(path, option)
+    if args.frames:
+        _check_folder_target(args.frames, "--frames")
+        outputs.append((args.frames, "--frames"))
     try:
         trajectories = [run_trajectory(job.surface, s, job.start, job.steps) for s in job.specs]
     except ValueError as exc:
@@ -234,10 +357,30 @@ def run_export(args) -> int:
         if args.tex:
             atomic_write(args.tex, derivation.to_latex(
                 job.surface, trajectories, job.start, iterations=args.iterations))
-    if args.png:
-        from optgui.playground.render import save_contour_png
+    if any(getattr(args, f) for f in (*PICTURES, *ANIMATIONS)):
+        from optgui.playground import render
+        from optgui.playground.config import PATH_COLORS
 
-        save_contour_png(job.surface, trajectories, args.png)
+        # what the lesson shows (colours, selection, overlays, log scale, zoom, title)
+        # unless an option says otherwise
+        lesson = job.lesson
+        shown = [i for i, r in enumerate(lesson.runs) if r.enabled]
+        colors = [lesson.runs[i].color or PATH_COLORS[i % len(PATH_COLORS)] for i in shown]
+        selected = shown.index(lesson.selected) + 1 if lesson.selected in shown else 1
+        overlays = lesson.overlays if pictures.overlays is None else pictures.overlays
+        log_loss = lesson.log_scale if args.loss_scale is None else args.loss_scale == "log"
+        scene = render.figure_scene(
+            job.surface, trajectories, job.start, job.steps, colors, overlays, selected,
+            log_loss, args.title or lesson.title, lesson.view)
+        for fmt in PICTURES:
+            if getattr(args, fmt):
+                render.save_figure(scene, getattr(args, fmt), fmt, pictures.size, args.theme,
+                                   args.layout)
+        for kind in ANIMATIONS:
+            path = getattr(args, kind)
+            if path:
+                render.save_animation(scene, kind, path, pictures.size, args.theme,
+                                      pictures.fps, args.every, _progress(path))
 
     if not any(path for path, _ in outputs):
         print(_summary(trajectories))

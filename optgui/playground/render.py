@@ -79,3 +79,62 @@ def save_contour_png(
 
     image = render_contour_image(surface, trajectories, colors, size)
     atomic_write(path, png_bytes(image))
+
+
+def figure_scene(
+    surface: Surface,
+    trajectories: Sequence[Trajectory],
+    start,
+    steps: int,
+    colors: Sequence[str] | None = None,
+    overlays: Sequence[str] = (),
+    selected: int = 1,
+    log_loss: bool = True,
+    title: str = "",
+    view: tuple[float, float, float, float] | None = None,
+):
+    """A :class:`~optgui.playground.figure.FigureScene` for runs computed outside the window
+    (the command line): run i + 1 gets ``colors[i]`` (the window's colours by default)."""
+    from optgui.playground.figure import FigureScene
+
+    colors = list(colors) if colors else [PATH_COLORS[i % len(PATH_COLORS)]
+                                          for i in range(len(trajectories))]
+    runs = tuple(RunEntry(i + 1, t.spec, colors[i]) for i, t in enumerate(trajectories))
+    config = RunConfig(surface.name, (float(start[0]), float(start[1])), int(steps), runs)
+    return FigureScene(
+        surface, config, {i + 1: t for i, t in enumerate(trajectories)},
+        selected=selected if trajectories else None,
+        overlays={key: True for key in overlays}, log_loss=log_loss, view=view, title=title,
+    )
+
+
+def save_figure(scene, path, fmt: str = "png", size: tuple[int, int] = (1280, 720),
+                theme: str = "dark", contents: str = "figure") -> None:
+    """Write the figure of ``scene`` at its last step as PNG, SVG or PDF, atomically."""
+    _app = _ensure_app()
+    from optgui.playground.figure import Figure
+
+    figure = Figure(scene, size, theme, contents)
+    try:
+        atomic_write(path, figure.encode(fmt))
+    finally:
+        figure.dispose()
+
+
+def save_animation(scene, kind: str, path, size: tuple[int, int] = (1280, 720),
+                   theme: str = "dark", fps: float = 8.0, every: int | None = None,
+                   progress=None) -> int:
+    """Write the race of ``scene`` as ``kind`` (gif, mp4 or frames) and return the number
+    of frames; ``progress(done, total)`` returning False cancels (nothing is written)."""
+    _app = _ensure_app()
+    from engine.animation import frame_steps, write_animation
+    from optgui.playground.figure import Figure
+
+    steps = frame_steps(scene.last_step, every)
+    figure = Figure(scene, size, theme)
+    try:
+        palette = [figure.rgb(steps[0]), figure.rgb(steps[-1])] if kind == "gif" else None
+        report = None if progress is None else (lambda done: progress(done, len(steps)))
+        return write_animation(kind, path, figure.frames(steps), fps, report, palette)
+    finally:
+        figure.dispose()

@@ -1,0 +1,228 @@
+"""Animations of a race: which steps become frames, and the GIF / MP4 / PNG-folder writers.
+
+Qt-free: frames arrive as ``(height, width, 3)`` uint8 RGB arrays from any renderer (the app
+draws them with its plots, see :mod:`optgui.playground.figure`). Every writer is atomic:
+frames stream into a temporary file (or folder) next to the target, which replaces the
+target only once the last frame is in; an exception or a cancel part-way leaves nothing
+behind. GIFs are written with Pillow, frame by frame (one global palette, each frame
+reduced to the rectangle that changed), so memory stays flat however long the race is.
+MP4 is written with PyAV (H.264 in the wheel's own FFmpeg), imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from engine.export import atomic_path
+
+MAX_FRAMES = 300  # longer runs are thinned to about this many frames
+DEFAULT_FPS = 8.0  # the window's default playback speed (steps per second)
+FORMATS = ("gif", "mp4", "frames")
+FRAME_NAME = "frame_{:04d}.png"
+TRANSPARENT = 255  # the GIF palette index of "unchanged since the last frame"
+
+
+class Cancelled(Exception):  # noqa: N818 (it is a request, not a failure)
+    """Raised through a writer by a progress callback that wants to stop; nothing is kept."""
+
+
+def frame_steps(last_step: int, every: int | None = None, limit: int = MAX_FRAMES) -> list[int]:
+    """The steps drawn as frames of a race whose last step is ``last_step``.
+
+    One frame per step (``0 … last_step``) while that is at most ``limit + 1`` frames, so a
+    300-step run keeps all 301; longer runs are thinned to ``limit`` evenly spaced steps.
+    ``every=K`` takes every K-th step instead. The first and the last step are always in.
+    """
+    last = int(last_step)
+    if last < 0:
+        raise ValueError(f"the last step must be at least 0, got {last_step}")
+    if every is not None:
+        if int(every) < 1:
+            raise ValueError(f"--every must be at least 1, got {every}")
+        steps = list(range(0, last + 1, int(every)))
+    elif last <= limit:
+        steps = list(range(last + 1))
+    else:
+        steps = sorted({int(s) for s in np.linspace(0, last, limit).round()})
+    if steps[-1] != last:
+        steps.append(last)
+    return steps
+
+
+def check_fps(fps: float) -> float:
+    fps = float(fps)
+    if not (0.1 <= fps <= 60.0):
+        raise ValueError(f"--fps must be between 0.1 and 60, got {fps:g}")
+    return fps
+
+
+def _report(progress: Callable[[int], object] | None, done: int) -> None:
+    if progress is not None and progress(done) is False:
+        raise Cancelled("cancelled")
+
+
+# ---------------------------------------------------------------------------------- GIF
+def _gif_palette(samples: list[np.ndarray]):
+    """One 256-colour palette that fits every sample frame (the first and the last frame
+    hold the background and every path colour), as a Pillow "P" image."""
+    from PIL import Image
+
+    stacked = np.concatenate(samples, axis=0)
+    # 255 colours: index 255 stays free to mark the pixels a frame leaves unchanged
+    return Image.fromarray(stacked, "RGB").quantize(255, method=Image.Quantize.MEDIANCUT)
+
+
+def _changed_box(diff: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around the True pixels of ``diff``, or None if there are none."""
+    rows = np.flatnonzero(diff.max(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(diff[rows[0]: rows[-1] + 1].max(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def write_gif(path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
+              palette_frames: list[np.ndarray] | None = None,
+              progress: Callable[[int], object] | None = None) -> int:
+    """Stream ``frames`` into a looping GIF at ``path``; returns the number of frames.
+
+    ``palette_frames`` (default: the first frame) choose the global palette. ``progress(n)``
+    is called after each frame; returning False cancels (raises :class:`Cancelled`).
+    """
+    from PIL import GifImagePlugin, Image
+
+    delay = max(20, round(1000.0 / check_fps(fps) / 10) * 10)  # GIF counts centiseconds
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        palette = None
+        previous: np.ndarray | None = None
+        for frame in frames:
+            frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+            if palette is None:
+                palette = _gif_palette(palette_frames or [frame])
+            extra = {}
+            if previous is None:
+                part = Image.fromarray(frame, "RGB").quantize(palette=palette,
+                                                              dither=Image.Dither.NONE)
+                header, _ = GifImagePlugin.getheader(part, info={"loop": 0})
+                fh.write(b"".join(header))
+                box = (0, 0, frame.shape[1], frame.shape[0])
+            else:
+                # only the rectangle that changed is stored (an unchanged frame: one pixel),
+                # and in it the unchanged pixels are transparent: long runs that pack well
+                diff = frame != previous
+                changed = diff[..., 0] | diff[..., 1] | diff[..., 2]  # (faster than any())
+                box = _changed_box(changed) or (0, 0, 1, 1)
+                x0, y0, x1, y1 = box
+                crop = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1]), "RGB")
+                indices = np.array(crop.quantize(palette=palette, dither=Image.Dither.NONE))
+                indices[~changed[y0:y1, x0:x1]] = TRANSPARENT
+                part = Image.fromarray(indices, "P")
+                part.putpalette(palette.getpalette())
+                extra = {"transparency": TRANSPARENT}
+            fh.write(b"".join(GifImagePlugin.getdata(part, offset=box[:2], duration=delay,
+                                                     disposal=1, **extra)))
+            previous = frame
+            count += 1
+            _report(progress, count)
+        if previous is None:
+            raise ValueError("an animation needs at least one frame")
+        fh.write(b";")
+    return count
+
+
+# ---------------------------------------------------------------------------------- MP4
+def write_mp4(path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
+              progress: Callable[[int], object] | None = None) -> int:
+    """Stream ``frames`` into an H.264 MP4 (yuv420p, plays everywhere); odd sizes are
+    padded by one pixel, as the format needs even sides. Returns the number of frames."""
+    from fractions import Fraction
+
+    import av
+
+    rate = Fraction(check_fps(fps)).limit_denominator(1000)
+    count = 0
+    with atomic_path(path) as tmp:
+        container = av.open(str(tmp), mode="w", format="mp4")
+        try:
+            stream = None
+            for frame in frames:
+                frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+                h, w = frame.shape[:2]
+                if h % 2 or w % 2:
+                    frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=rate)
+                    stream.width, stream.height = frame.shape[1], frame.shape[0]
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": "20", "preset": "veryfast"}
+                video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                for packet in stream.encode(video):
+                    container.mux(packet)
+                count += 1
+                _report(progress, count)
+            if stream is None:
+                raise ValueError("an animation needs at least one frame")
+            for packet in stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+    return count
+
+
+# ---------------------------------------------------------------------------------- PNGs
+def write_frames(folder, frames: Iterable[np.ndarray],
+                 progress: Callable[[int], object] | None = None) -> int:
+    """Write ``frame_0000.png`` … into ``folder`` (created if missing).
+
+    The frames go to a temporary folder beside it first; only when all are written do
+    they replace the folder's previous ``frame_*.png`` files (other files are left alone).
+    """
+    from PIL import Image
+
+    target = Path(folder)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise OSError(f"cannot write {target}: folder {parent} does not exist")
+    if target.exists() and not target.is_dir():
+        raise OSError(f"cannot write frames into {target}: it is a file")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=parent))
+    count = 0
+    try:
+        for frame in frames:
+            Image.fromarray(np.ascontiguousarray(frame[..., :3], dtype=np.uint8), "RGB").save(
+                tmp / FRAME_NAME.format(count), "PNG", compress_level=3)
+            count += 1
+            _report(progress, count)
+        if count == 0:
+            raise ValueError("an animation needs at least one frame")
+        target.mkdir(exist_ok=True)
+        for old in target.glob("frame_*.png"):
+            old.unlink()
+        for i in range(count):
+            name = FRAME_NAME.format(i)
+            os.replace(tmp / name, target / name)
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+    return count
+
+
+def write_animation(kind: str, path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
+                    progress: Callable[[int], object] | None = None,
+                    palette_frames: list[np.ndarray] | None = None) -> int:
+    """Write ``frames`` as ``kind`` (one of :data:`FORMATS`) to ``path``."""
+    if kind == "gif":
+        return write_gif(path, frames, fps, palette_frames, progress)
+    if kind == "mp4":
+        return write_mp4(path, frames, fps, progress)
+    if kind == "frames":
+        return write_frames(path, frames, progress)
+    raise ValueError(f"unknown animation format {kind!r} (choose from {', '.join(FORMATS)})")
