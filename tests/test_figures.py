@@ -167,3 +167,11 @@ def test_a_cancelled_animation_leaves_nothing(tmp_path):
             save_animation(scene, kind, tmp_path / name, (320, 200), progress=progress)
     assert seen[:4] == [(1, 31), (2, 31), (3, 31), (4, 31)]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_white_runs_turn_dark_grey_on_light_paper_only(qapp):
+    from optgui.playground.figure import DARK, LIGHT, paper_color
+
+    assert paper_color("#f5f5f5", DARK) == "#f5f5f5"
+    assert paper_color("#f5f5f5", LIGHT) != "#f5f5f5"
+    assert paper_color("#ff5c5c", LIGHT) == "#ff5c5c"  # coloured runs stay as they are

@@ -150,6 +150,23 @@ def theme_plot(plot: pg.PlotWidget, theme: FigureTheme) -> None:
         plot.step_line.setPen(pg.mkPen(theme.step_line, width=1, style=Qt.PenStyle.DashLine))
 
 
+def paper_color(color: str, theme: FigureTheme) -> str:
+    """``color`` as drawn on the theme's background: near-white run colours (fine on the
+    dark plots and on the colour map) become a dark grey on white paper."""
+    if theme.name != "light":
+        return color
+    c = QColor(color)
+    luminance = 0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()
+    return "#5a5a66" if luminance > 0.8 else color
+
+
+def _on_paper(config: RunConfig, theme: FigureTheme) -> RunConfig:
+    from dataclasses import replace
+
+    return replace(config, runs=tuple(replace(r, color=paper_color(r.color, theme))
+                                      for r in config.runs))
+
+
 def _legend_html(scene: FigureScene, theme: FigureTheme, overlay_keys: Sequence[str],
                  columns: int = 1) -> str:
     cells = []
@@ -159,7 +176,8 @@ def _legend_html(scene: FigureScene, theme: FigureTheme, overlay_keys: Sequence[
         traj = scene.trajectories.get(entry.run_id)
         text = legend_text(entry.label, traj, scene.errors.get(entry.run_id, ""))
         weight = "bold" if entry.run_id == scene.selected and overlay_keys else "normal"
-        cells.append(f'<td style="color:{entry.color}; font-size:15pt">━●</td>'
+        color = paper_color(entry.color, theme)
+        cells.append(f'<td style="color:{color}; font-size:15pt">━●</td>'
                      f'<td style="font-weight:{weight}">&nbsp;{html.escape(text)}&nbsp;&nbsp;</td>')
     for key in overlay_keys:
         color = SEGMENTS[key][0]
@@ -298,7 +316,8 @@ class Figure(QWidget):
         plot = LossPlot()
         theme_plot(plot, self.theme)
         plot.set_log(self.scene.log_loss)
-        plot.update_runs(self.scene.config, self.scene.trajectories, self.scene.selected)
+        plot.update_runs(_on_paper(self.scene.config, self.theme), self.scene.trajectories,
+                         self.scene.selected)
         # the whole curves are drawn at every step (only the markers move): draw them once
         for item in plot.getPlotItem().listDataItems():
             if item.curve.isVisible() and item.opts.get("pen") is not None:
