@@ -45,6 +45,8 @@ EXAMPLES = {
     "sam": ["sam(base=adam(lr=0.05),rho=0.05)", "sam(base=gd(lr=0.3),rho=0.1)"],
     "asam": ["asam(base=momentum(lr=0.1,beta=0.5),rho=0.1)"],
     "forward_gradient": ["forward_gradient(lr=0.1,seed=2)"],
+    "adamw": ["adamw(lr=0.1,weight_decay=0.3)", "adamw(lr=0.1,amsgrad=true)"],
+    "lion": ["lion(lr=0.1,weight_decay=0.2)"],
 }
 ALL_SPECS = [s for specs in EXAMPLES.values() for s in specs]
 STEPS = 5

@@ -1,0 +1,88 @@
+"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019), as torch.optim.AdamW.
+
+The weights shrink by η·λ·w *before* the Adam step, instead of λ·w being added to the
+gradient (which Adam's denominator would then rescale per coordinate). This module is the
+whole of AdamW in the app: the registry, the form, the command line, the inspector, the
+derivations, torch training and the overlays all read it from here.
+"""
+
+from __future__ import annotations
+
+from engine.explain.context import StepContext
+from engine.explain.tree import Fn, sqrt
+from engine.optimizers.adam import ADAM_SYMBOLS, AdamState, adam
+from engine.optimizers.registry import (
+    Hyper,
+    Optimizer,
+    OptimizerSpec,
+    TorchMapping,
+    beta_hyper,
+    eps_hyper,
+    lr_hyper,
+    register,
+)
+
+
+def adamw(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+          amsgrad: bool) -> Optimizer:
+    inner = adam(lr, beta1, beta2, eps, amsgrad)
+
+    def update(grads, state, params=None, oracle=None):
+        updates, new_state = inner.update(grads, state, params, oracle)
+        return updates - lr * weight_decay * params, new_state
+
+    return Optimizer(inner.init, update)
+
+
+def _explain(c: StepContext) -> None:
+    b1, b2, eps = c.h("beta1"), c.h("beta2"), c.h("eps")
+    t = c.t_line()
+    m = c.emit(c.new("m"), b1 * c.prev("m") + (1 - b1) * c.g)
+    v = c.emit(c.new("v"), b2 * c.prev("v") + (1 - b2) * c.g ** 2)
+    m_hat = c.emit(c.new("m_hat"), m / (1 - b1 ** t))
+    if c.values["amsgrad"]:
+        vmax = c.emit(c.new("v_max"), Fn("max", (c.prev("v_max"), v)), note="AMSGrad")
+        v_hat = c.emit(c.new("v_hat"), vmax / (1 - b2 ** t))
+    else:
+        v_hat = c.emit(c.new("v_hat"), v / (1 - b2 ** t))
+    lr = c.h("lr")
+    c.step_to(c.w - lr * c.h("weight_decay") * c.w - lr * m_hat / (sqrt(v_hat) + eps),
+              note="decoupled weight decay, then the Adam step")
+
+
+register(OptimizerSpec(
+    name="adamw",
+    title="AdamW",
+    family="Adam family",
+    summary="Adam with decoupled weight decay: shrink the weights, then take the Adam step",
+    rule=(
+        "m ← β₁·m + (1 − β₁)·g\n"
+        "v ← β₂·v + (1 − β₂)·g²\n"
+        "m̂ ← m / (1 − β₁ᵗ)\n"
+        "v̂ ← v / (1 − β₂ᵗ)\n"
+        "w ← w − η·λ·w − η·m̂ / (√v̂ + ε)\n"
+        "amsgrad: v̂ ← max(v_max, v) / (1 − β₂ᵗ)"
+    ),
+    hypers=(
+        lr_hyper(1e-3),
+        beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
+        beta_hyper("beta2", 0.999, "decay of the second-moment average", "β₂"),
+        eps_hyper(1e-8),
+        Hyper("weight_decay", 1e-2, "decoupled weight decay λ: the weights shrink by η·λ·w "
+              "every step, outside Adam's per-coordinate scaling", lo=0.0, hi=1e3, symbol="λ"),
+        Hyper("amsgrad", False, "use the running maximum of v (AMSGrad)", kind="bool"),
+    ),
+    factory=adamw,
+    state=AdamState,
+    symbols=ADAM_SYMBOLS,
+    explainer=_explain,
+    torch=TorchMapping(
+        "AdamW",
+        lambda v: {"lr": v["lr"], "betas": (v["beta1"], v["beta2"]), "eps": v["eps"],
+                   "weight_decay": v["weight_decay"], "amsgrad": v["amsgrad"]},
+        examples=("adamw(lr=0.01)", "adamw(lr=0.01,weight_decay=0.1,amsgrad=true)"),
+    ),
+    velocity=("m", "m"),
+    convention="torch.optim.AdamW: the decay η·λ·w uses the current η; λ = 0 is Adam.",
+    playground={"lr": 0.1, "weight_decay": 0.1},
+))
