@@ -9,6 +9,7 @@ gestures (a click that moves the start point) as signals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ AXIS_COLOR = "#b8b8c8"
 ISOLINE_COLOR = (255, 255, 255, 80)
 MAX_MARKERS = 400  # beyond this many visible points a path is drawn as a plain line
 MAX_PATH_POINTS = 800  # longer paths are thinned evenly before drawing
+MAX_LEGEND_ROWS = 6  # the contour legend lists at most this many rows of runs
+LOSS_LABEL = "loss f(w)"
+LOSS_BUCKETS = 1024  # a longer loss curve is drawn as its min/max envelope over this many
 
 
 def legend_text(spec_text: str, traj: Trajectory | None, error: str = "") -> str:
@@ -90,6 +94,9 @@ class _PathItems:
     line: pg.PlotDataItem
     head: pg.ScatterPlotItem
     color: str = ""
+    style: tuple = ()  # (colour, emphasis, z) the items were last styled with
+    traj: Trajectory | None = None  # the trajectory the items were last fed
+    shown: int = -1  # the step they show (-1: nothing drawn yet)
 
 
 class _PlotWidget(pg.PlotWidget):
@@ -168,6 +175,7 @@ class ContourPlot(_PlotWidget):
         )
         self.legend.setParentItem(plot.vb)
 
+        self._legend_keys: tuple = ()
         self._paths: dict[int, _PathItems] = {}
         self._trajs: dict[int, Trajectory] = {}
         self._selected: int | None = None
@@ -240,7 +248,10 @@ class ContourPlot(_PlotWidget):
         errors: Mapping[int, str] | None = None,
         selected: int | None = None,
     ) -> None:
-        """Sync path items with the configured runs (create once, then only setData)."""
+        """Sync path items with the configured runs: items are created once per run and then
+        only restyled (when their colour, emphasis or order changed) or fed new data (when
+        their trajectory changed); the legend is rebuilt only when the shown runs change,
+        otherwise its labels are renamed in place."""
         errors = errors or {}
         self._selected = selected
         ids = {r.run_id for r in config.runs}
@@ -250,7 +261,6 @@ class ContourPlot(_PlotWidget):
                 for item in (items.shadow, items.line, items.head):
                     self._plot.removeItem(item)
         self._trajs = {}
-        self.legend.clear()
         for z, entry in enumerate(config.runs):
             items = self._paths.get(entry.run_id)
             if items is None:
@@ -263,35 +273,68 @@ class ContourPlot(_PlotWidget):
                     self._plot.addItem(item)
                 self._paths[entry.run_id] = items
             emphasis = entry.run_id == selected
-            width = 3.0 if emphasis else 2.0
-            base = 10 + 3 * z + (100 if emphasis else 0)
-            items.shadow.setZValue(base)
-            items.line.setZValue(base + 1)
-            items.head.setZValue(base + 2)
-            items.shadow.setPen(_shadow_pen(width + 2.5))
-            items.line.setPen(_line_pen(entry.color, width))
-            items.line.setSymbolBrush(pg.mkBrush(entry.color))
-            items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
-            items.head.setBrush(pg.mkBrush(entry.color))
-            items.head.setPen(pg.mkPen("#ffffff", width=2))
-            items.color = entry.color
+            style = (entry.color, emphasis, z)
+            if style != items.style:
+                items.style = style
+                width = 3.0 if emphasis else 2.0
+                base = 10 + 3 * z + (100 if emphasis else 0)
+                items.shadow.setZValue(base)
+                items.line.setZValue(base + 1)
+                items.head.setZValue(base + 2)
+                items.shadow.setPen(_shadow_pen(width + 2.5))
+                items.line.setPen(_line_pen(entry.color, width))
+                items.line.setSymbolBrush(pg.mkBrush(entry.color))
+                items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
+                items.head.setBrush(pg.mkBrush(entry.color))
+                items.head.setPen(pg.mkPen("#ffffff", width=2))
+                items.color = entry.color
             traj = trajectories.get(entry.run_id)
             visible = entry.enabled and traj is not None
-            for item in (items.shadow, items.line, items.head):
-                item.setVisible(visible)
+            if items.line.isVisible() != visible:
+                for item in (items.shadow, items.line, items.head):
+                    item.setVisible(visible)
             if visible:
                 self._trajs[entry.run_id] = traj
-            if entry.enabled:
-                self.legend.addItem(
-                    items.line, legend_text(entry.label, traj, errors.get(entry.run_id, ""))
-                )
-        self.set_step(self._step)
+                if items.traj is not traj:
+                    items.traj = traj
+                    items.shown = -1
+        self._update_legend(config, trajectories, errors)
+        self._draw_step()
+
+    def _update_legend(self, config: RunConfig, trajectories, errors) -> None:
+        entries = [
+            (r.run_id, legend_text(r.label, trajectories.get(r.run_id), errors.get(r.run_id, "")))
+            for r in config.runs if r.enabled
+        ]
+        shown = entries[:MAX_LEGEND_ROWS * self.legend.columnCount]
+        keys = tuple(rid for rid, _ in shown) + (len(entries),)
+        if keys != self._legend_keys:  # other runs or order: rebuild (rare)
+            self._legend_keys = keys
+            self.legend.clear()
+            for rid, text in shown:
+                self.legend.addItem(self._paths[rid].line, text)
+            if len(entries) > len(shown):
+                more = pg.PlotDataItem(pen=None)
+                self.legend.addItem(more, f"… and {len(entries) - len(shown)} more "
+                                          "(see the Optimizers list)")
+        for (_, label), (_, text) in zip(self.legend.items, shown, strict=False):
+            if label.text != text:
+                label.setText(text)
+        self.legend.setVisible(bool(entries))
 
     def set_step(self, k: int) -> None:
         self._step = int(k)
+        self._draw_step()
+
+    def _draw_step(self) -> None:
+        """Show every run at the current step; a run already drawn at its step (a finished
+        run past its end, or one whose trajectory did not change) costs nothing."""
         for rid, traj in self._trajs.items():
             items = self._paths[rid]
             n = traj.at(self._step)
+            if n == items.shown:
+                continue
+            items.shown = n
             pts = decimate(traj.points[: n + 1])
             symbol = "o" if n + 1 <= MAX_MARKERS else None
             items.shadow.setData(pts[:, 0], pts[:, 1])
@@ -325,18 +368,123 @@ class ContourPlot(_PlotWidget):
         return self.mapFromScene(scene)
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def plain_number(value: float, spacing: float = 0.0) -> str:
+    """A tick label as a plain number: fixed decimals where they stay short ("0.05", "250"),
+    otherwise the shortest exponent form that keeps the value ("2.5e+11", "1e-06")."""
+    if value == 0:
+        return "0"
+    tolerance = abs(spacing) * 1e-3 if spacing else abs(value) * 1e-9
+    if 1e-3 <= abs(value) < 1e5 and (not spacing or abs(spacing) >= 1e-4):
+        places = max(0, math.ceil(-math.log10(abs(spacing)))) if spacing else 0
+        while places < 6 and abs(float(f"{value:.{places}f}") - value) > tolerance:
+            places += 1
+        return f"{value:.{places}f}"
+    digits = 1
+    while digits < 12 and abs(float(f"{value:.{digits}g}") - value) > tolerance:
+        digits += 1
+    return f"{value:.{digits}g}"
+
+
+def decade_label(exponent: float) -> str:
+    """The label of the log-axis tick at 10**exponent: "0.01", "1", "1000" near 1, "10⁻⁶"
+    for whole decades beyond, and a plain number ("2", "5e-05") in between."""
+    e = round(exponent)
+    if abs(exponent - e) < 1e-9:
+        return f"{10.0 ** e:g}" if -3 <= e <= 4 else "10" + str(e).translate(_SUPERSCRIPT)
+    return f"{10.0 ** exponent:.2g}"
+
+
+class PlainAxis(pg.AxisItem):
+    """An axis that labels ticks with plain numbers (never an SI multiplier like "×1e+09" or
+    "(x0.001)" in the axis label) and, on a log scale, labels only as many ticks as fit: whole
+    decades, with 2 and 5 in between when few decades are shown, never minor ticks 2…9."""
+
+    MIN_LABEL_SPACING = 26  # pixels between two labels on a vertical axis
+
+    def __init__(self, orientation: str, **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph API)
+        if not self.logMode:
+            return super().tickValues(minVal, maxVal, size)
+        lo, hi = sorted((float(minVal), float(maxVal)))
+        room = max(2, int(size // self.MIN_LABEL_SPACING))
+        decades = np.arange(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1)
+        if len(decades) > room:  # every k-th decade
+            k = math.ceil(len(decades) / room)
+            decades = decades[(decades % k) == 0]
+            return [(float(k), decades.tolist())]
+        values = decades.tolist()
+        for factor in (2.0, 5.0):  # 1-2-5 while there is room
+            extra = [d + math.log10(factor) for d in range(math.floor(lo), math.ceil(hi) + 1)]
+            extra = [v for v in extra if lo <= v <= hi]
+            if len(values) + len(extra) > room:
+                break
+            values += extra
+        if len(values) < 2:  # less than a decade: plain linear ticks between the ends
+            ticks = super().tickSpacing(10 ** lo, 10 ** hi, size)
+            spacing = ticks[0][0] if ticks else (10 ** hi - 10 ** lo) / 2
+            first = math.ceil(10 ** lo / spacing) * spacing
+            linear = np.arange(first, 10 ** hi + spacing * 1e-9, spacing)
+            values = [math.log10(v) for v in linear if v > 0][:room]
+        return [(None, sorted(values))]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        if self.logMode:
+            return [decade_label(v) for v in values]
+        return [plain_number(v * scale, (spacing or 0) * scale) for v in values]
+
+
+def envelope(y: np.ndarray, buckets: int = LOSS_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a long curve thinned to its min and max in each of ``buckets``
+    equal slices, in step order: at screen resolution it draws exactly like the full curve
+    (every peak and dip kept) at a fraction of the line segments."""
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    x = np.arange(n)
+    if n <= 2 * buckets:
+        return x, y
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    size = int(np.max(np.diff(edges)))
+    idx = np.minimum(edges[:-1, None] + np.arange(size)[None, :], edges[1:, None] - 1)
+    block = y[idx]
+    lo = idx[np.arange(buckets), np.argmin(block, axis=1)]
+    hi = idx[np.arange(buckets), np.argmax(block, axis=1)]
+    keep = np.unique(np.concatenate([lo, hi, [0, n - 1]]))
+    return x[keep], y[keep]
+
+
+@dataclass
+class _LossItems:
+    curve: pg.PlotDataItem
+    head: pg.PlotDataItem
+    style: tuple = ()
+    key: tuple = ()  # (trajectory, shift) the curve was drawn for
+    values: np.ndarray | None = None  # the displayed values of the drawn envelope
+
+
 class LossPlot(_PlotWidget):
-    """Loss against step for every run, with the current step marked."""
+    """Loss against step for every run, with the current step marked.
+
+    The axis range comes from the runs that did not diverge (a run that exploded leaves the
+    plot at the top instead of squashing the others into a line), and a log scale with
+    losses ≤ 0 plots f − min f, says so in the title and labels the axis accordingly.
+    """
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent, background=BACKGROUND)
+        super().__init__(parent, background=BACKGROUND, axisItems={"left": PlainAxis("left")})
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         plot = self.getPlotItem()
         plot.setMenuEnabled(False)
         plot.hideButtons()
+        plot.layout.setContentsMargins(4, 10, 8, 4)  # room for the top tick label
         # no grid: pyqtgraph draws it as part of the axes, which would then be repainted on
         # every animation frame (the moving step line crosses them)
-        _style_axes(plot, "step", "loss f(w)")
+        _style_axes(plot, "step", LOSS_LABEL)
         self._plot = plot
         self.step_line = pg.InfiniteLine(
             angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 140, width=1,
@@ -344,17 +492,21 @@ class LossPlot(_PlotWidget):
         )
         self.step_line.setZValue(50)
         plot.addItem(self.step_line)
-        self._curves: dict[int, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self._curves: dict[int, _LossItems] = {}
         self._trajs: dict[int, Trajectory] = {}
         self._log = False
         self._step = 0
         self._steps = 0
+        self.shift: float | None = None  # min f subtracted on a log scale with f ≤ 0
+        self.note = ""  # what the title says about the shift ("" when none)
+        self._floor = 1.0  # where a shifted loss of 0 is drawn (a tenth of the smallest > 0)
 
     def set_log(self, log: bool) -> None:
         self._log = bool(log)
+        self._plot.setLogMode(x=False, y=self._log)  # this switches autorange back on
+        self._fit_x()
         self._refresh_curves()
-        self._plot.setLogMode(x=False, y=self._log)
-        self._plot.enableAutoRange()
+        self.set_step(self._step)
 
     @property
     def log(self) -> bool:
@@ -366,59 +518,124 @@ class LossPlot(_PlotWidget):
         ids = {r.run_id for r in config.runs}
         for rid in list(self._curves):
             if rid not in ids:
-                for item in self._curves.pop(rid):
+                items = self._curves.pop(rid)
+                for item in (items.curve, items.head):
                     self._plot.removeItem(item)
         self._trajs = {}
         for z, entry in enumerate(config.runs):
-            pair = self._curves.get(entry.run_id)
-            if pair is None:
-                pair = (pg.PlotDataItem(connect="finite"), pg.PlotDataItem(pen=None))
-                pair[0].setClipToView(True)
-                pair[0].setDownsampling(auto=True, method="peak")  # x (step) is monotonic
-                for item in pair:
+            items = self._curves.get(entry.run_id)
+            if items is None:
+                items = _LossItems(pg.PlotDataItem(connect="finite"), pg.PlotDataItem(pen=None))
+                items.head.setZValue(200)
+                items.head.setSymbol("o")
+                items.head.setSymbolSize(9)
+                items.head.setSymbolPen(pg.mkPen("#ffffff", width=1.5))
+                for item in (items.curve, items.head):
                     self._plot.addItem(item)
-                self._curves[entry.run_id] = pair
-            curve, head = pair
+                self._curves[entry.run_id] = items
             emphasis = entry.run_id == selected
-            curve.setPen(_line_pen(entry.color, 2.5 if emphasis else 1.6))
-            curve.setZValue(10 + z + (100 if emphasis else 0))
-            head.setZValue(200)
-            head.setSymbol("o")
-            head.setSymbolSize(9)
-            head.setSymbolBrush(pg.mkBrush(entry.color))
-            head.setSymbolPen(pg.mkPen("#ffffff", width=1.5))
+            style = (entry.color, emphasis, z)
+            if style != items.style:
+                items.style = style
+                items.curve.setPen(_line_pen(entry.color, 2.5 if emphasis else 1.6))
+                items.curve.setZValue(10 + z + (100 if emphasis else 0))
+                items.head.setSymbolBrush(pg.mkBrush(entry.color))
             traj = trajectories.get(entry.run_id)
             visible = entry.enabled and traj is not None
-            curve.setVisible(visible)
-            head.setVisible(visible)
+            if items.curve.isVisible() != visible:
+                items.curve.setVisible(visible)
+                items.head.setVisible(visible)
             if visible:
                 self._trajs[entry.run_id] = traj
-        self._steps = config.steps
-        self._plot.setXRange(0, max(1, config.steps), padding=0.02)
+        if config.steps != self._steps:
+            self._steps = config.steps
+            self._fit_x()
         self._refresh_curves()
         self.set_step(self._step)
-        self._plot.enableAutoRange(axis="y")
 
-    def _y(self, losses: np.ndarray) -> np.ndarray:
-        if not self._log:
+    def _fit_x(self) -> None:
+        self._plot.setXRange(0, max(1, self._steps), padding=0.02)
+
+    def _display(self, losses: np.ndarray) -> np.ndarray:
+        """Losses as plotted: f, or on a log scale with a shift f − min f (the minimum itself,
+        0 after the shift, sits at the bottom of the axis instead of vanishing)."""
+        if self.shift is None:
             return losses
-        # log axes cannot show f ≤ 0 (saddles, negative minima): leave gaps instead
-        return np.where(losses > 0, losses, np.nan)
+        y = losses - self.shift
+        return np.where(y > 0, np.maximum(y, self._floor), self._floor)
 
     def _refresh_curves(self) -> None:
+        lows = [float(t.losses.min()) for t in self._trajs.values() if len(t.losses)]
+        shift = min(lows) if self._log and lows and min(lows) <= 0 else None
+        if shift is not None:
+            positive = [t.losses[t.losses > shift] - shift for t in self._trajs.values()]
+            smallest = min((float(p.min()) for p in positive if p.size), default=1.0)
+            self._floor = max(smallest / 10.0, 1e-300)  # log10 of denormals is not drawn
+        if shift != self.shift:
+            self.shift = shift
+            for items in self._curves.values():
+                items.key = ()
+            self._show_shift()
         for rid, traj in self._trajs.items():
-            curve, _ = self._curves[rid]
-            steps = np.arange(len(traj.losses))
-            curve.setData(steps, self._y(traj.losses))
+            items = self._curves[rid]
+            key = (traj, self.shift, self._log)
+            if items.key and items.key[0] is traj and items.key[1:] == key[1:]:
+                continue
+            items.key = key
+            x, y = envelope(self._display(traj.losses))
+            items.values = y
+            items.curve.setData(x, y)
+        self._fit_y()
+
+    def _show_shift(self) -> None:
+        if self.shift is None:
+            self.note = ""
+            self._plot.setTitle(None)
+            self._plot.getAxis("left").setLabel(LOSS_LABEL, color=AXIS_COLOR)
+            return
+        if self.shift == 0:  # f ≥ 0 and some runs reach 0 exactly: nothing to subtract
+            self.note = "Losses of exactly 0 are drawn at the bottom of the log scale"
+            label = LOSS_LABEL
+        else:
+            self.note = (f"Some losses are ≤ 0, so the log scale shows f − min f "
+                         f"(min f = {self.shift:.4g}, the lowest loss reached)")
+            label = "f − min f"
+        self._plot.setTitle(self.note, color="#ffd27f", size="9pt")
+        self._plot.getAxis("left").setLabel(label, color=AXIS_COLOR)
+
+    def y_range(self) -> tuple[float, float] | None:
+        """The displayed loss range: every run that did not diverge, and the others only
+        within it (when every run diverged, all of them)."""
+        calm = [self._curves[rid].values for rid, t in self._trajs.items() if not t.diverged]
+        wild = [self._curves[rid].values for rid, t in self._trajs.items() if t.diverged]
+        values = [v[np.isfinite(v)] for v in (calm or wild) if v is not None]
+        values = [v for v in values if v.size]
+        if not values:
+            return None
+        lo = min(float(v.min()) for v in values)
+        hi = max(float(v.max()) for v in values)
+        if calm:
+            others = [v[np.isfinite(v)] for v in wild if v is not None]
+            lows = [float(v.min()) for v in others if v.size]
+            lo = min([lo, *lows])
+        return lo, hi
+
+    def _fit_y(self) -> None:
+        span = self.y_range()
+        if span is None:
+            return
+        lo, hi = span
+        if self._log:
+            lo, hi = math.log10(max(lo, 1e-300)), math.log10(max(hi, 1e-300))
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        self._plot.setYRange(lo, hi, padding=0.05)
 
     def set_step(self, k: int) -> None:
         self._step = int(k)
         self.step_line.setValue(self._step)
         for rid, traj in self._trajs.items():
-            _, head = self._curves[rid]
+            head = self._curves[rid].head
             n = traj.at(self._step)
-            y = self._y(traj.losses[n : n + 1])
-            if np.isfinite(y[0]):
-                head.setData([n], y)
-            else:  # f ≤ 0 on a log axis: nothing to mark
-                head.setData([], [])
+            y = self._display(traj.losses[n : n + 1])
+            head.setData([n], y)

@@ -15,6 +15,7 @@ second cross the thread boundary, however many runs a request holds.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import traceback
@@ -25,6 +26,12 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from engine import RunSpec, Surface, Trajectory, run_trajectory
 
 MIN_EMIT_INTERVAL = 1.0 / 60.0
+# While the worker computes it holds the GIL; the GUI thread gets it back only when the
+# worker is asked to drop it, after the interpreter's switch interval (5 ms by default). A
+# repaint re-acquires the GIL hundreds of times (every Qt call into pyqtgraph's Python paint
+# code), so 5 ms waits added up to stalls of seconds. 0.5 ms keeps the window fluid and costs
+# the computation a few percent.
+GIL_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ class WorkerThread(QObject):
         self.worker.moveToThread(self.thread)
         self.thread.finished.connect(self.worker.deleteLater)
         self.submit.connect(self.worker.compute)
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self.thread.start()
 
     def request(self, request: RunRequest) -> None:

@@ -1,0 +1,169 @@
+"""The playground's plots never freeze the window and never mislead (issue 8 §2, §3).
+
+Real windows, offscreen, driven through the controller and waited on with signals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from guihelpers import run_id, select
+from PySide6.QtGui import QImage, QPainter
+
+from engine import parse_spec
+
+pytestmark = pytest.mark.gui
+
+
+def recompute(window, qtbot, action) -> None:
+    """Do ``action`` and wait until every run has arrived again."""
+    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+        action()
+    qtbot.waitUntil(lambda: not window.ctrl.is_busy(), timeout=10000)
+
+
+def loss_axis(window):
+    return window.loss.getPlotItem().getAxis("left")
+
+
+def tick_labels(axis) -> list[tuple]:
+    """(scene rectangle, text) of every tick label the axis draws now."""
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [(axis.mapRectToScene(rect), text) for rect, _flags, text in specs[2]]
+
+
+def diverge_gd(window, qtbot) -> int:
+    rid = select(window, "gd")
+    recompute(window, qtbot, lambda: window.ctrl.set_run_spec(rid, parse_spec("gd(lr=1.2)")))
+    assert window.ctrl.trajectory(rid).diverged
+    return rid
+
+
+# ------------------------------------------------------------------ §2: redraw in place
+
+
+def test_a_new_result_renames_its_legend_entry_in_place(window, qtbot):
+    """One run recomputed: the legend is not torn down and rebuilt (it was, for every result,
+    which with 8 × 10,000 steps stalled the window for seconds)."""
+    before = [label for _, label in window.contour.legend.items]
+    paths = dict(window.contour._paths)
+    rid = diverge_gd(window, qtbot)
+    after = [label for _, label in window.contour.legend.items]
+    assert [id(x) for x in after] == [id(x) for x in before]
+    assert "diverged at step" in after[0].text
+    assert window.contour._paths == paths  # the same plot items, fed new data
+    assert window.contour._paths[rid].traj is window.ctrl.trajectory(rid)
+
+
+def test_unchanged_runs_are_not_fed_again(window, qtbot):
+    calls = []
+    for rid, items in window.contour._paths.items():
+        items.line.sigPlotChanged.connect(lambda *_a, rid=rid: calls.append(rid))
+    rid = diverge_gd(window, qtbot)
+    assert set(calls) == {rid}
+
+
+def test_envelope_keeps_every_bucket_extreme_in_order():
+    from optgui.playground.plots import envelope
+
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.standard_normal(10_001))
+    x, e = envelope(y, buckets=100)
+    assert len(x) <= 2 * 100 + 2 and np.all(np.diff(x) > 0)
+    np.testing.assert_array_equal(e, y[x])
+    assert e.max() == y.max() and e.min() == y.min() and x[0] == 0 and x[-1] == 10_000
+    short = np.arange(50.0)
+    np.testing.assert_array_equal(envelope(short, 100)[1], short)
+
+
+def test_a_long_loss_curve_is_drawn_as_its_envelope(window, qtbot):
+    recompute(window, qtbot, lambda: window.ctrl.set_steps(6000))
+    gd = run_id(window, "gd")
+    from optgui.playground.plots import LOSS_BUCKETS
+
+    window.log_check.setChecked(False)
+    xs, ys = window.loss._curves[gd].curve.getOriginalDataset()
+    assert len(xs) <= 2 * LOSS_BUCKETS + 2 < 6001
+    losses = window.ctrl.trajectory(gd).losses
+    assert ys.min() == losses.min() and ys.max() == losses.max()
+
+
+def test_losses_of_exactly_zero_stay_on_the_log_scale(window, qtbot):
+    recompute(window, qtbot, lambda: window.ctrl.set_steps(6000))  # f underflows to 0.0
+    zero = [rid for rid, t in window.ctrl.trajectories.items() if t.losses.min() == 0.0]
+    assert zero
+    window.log_check.setChecked(True)
+    y = window.loss._curves[zero[0]].curve.getData()[1]  # log10, as displayed
+    assert np.all(np.isfinite(y)) and "exactly 0" in window.loss.note
+
+
+# ------------------------------------------------------------------ §3: the loss axis
+
+
+def test_loss_axis_shows_plain_numbers_on_both_scales(window, qtbot):
+    recompute(window, qtbot, lambda: window.ctrl.add_run(parse_spec("gd(lr=1.2)")))
+    axis = loss_axis(window)
+    for log in (True, False):
+        window.log_check.setChecked(log)
+        qtbot.waitUntil(lambda log=log: window.loss.log == log)
+        window.loss.grab()  # a paint applies pending range changes (and SI prefixes)
+        assert "x1e" not in axis.labelString() and "(x" not in axis.labelString()
+        assert axis.autoSIPrefixScale == 1.0
+        labels = [text for _, text in tick_labels(axis)]
+        assert labels and all("e+1" not in t for t in labels)
+    assert axis.tickStrings([0.001, 0.002], 1.0, 0.001) == ["0.001", "0.002"]
+    assert axis.tickStrings([2.5e11, 5e11], 1.0, 2.5e11) == ["2.5e+11", "5e+11"]
+
+
+def test_a_diverged_run_does_not_blow_up_the_loss_range(window, qtbot):
+    start_loss = float(window.ctrl.trajectory(run_id(window, "adam")).losses[0])
+    rid = diverge_gd(window, qtbot)
+    assert window.ctrl.trajectory(rid).losses.max() > 1e6 * start_loss
+    for log in (True, False):
+        window.log_check.setChecked(log)
+        top = window.loss.getPlotItem().vb.viewRange()[1][1]
+        top = 10 ** top if log else top
+        assert top < 3 * start_loss
+
+
+def test_log_scale_with_losses_below_zero_plots_f_minus_min_f(window, qtbot):
+    recompute(window, qtbot, lambda: window.ctrl.set_surface("saddle"))
+    lows = [float(t.losses.min()) for t in window.ctrl.trajectories.values()]
+    assert min(lows) < 0
+    window.log_check.setChecked(True)
+    loss = window.loss
+    assert loss.shift == pytest.approx(min(lows))
+    assert "f − min f" in loss_axis(window).labelString()
+    assert "≤ 0" in loss.note and loss.getPlotItem().titleLabel.isVisible()
+    for items in loss._curves.values():
+        y = items.curve.getData()[1]
+        assert np.all(np.isfinite(y)) and np.all(y > 0)  # nothing silently dropped
+    window.log_check.setChecked(False)
+    assert loss.shift is None and not loss.note
+    assert loss_axis(window).labelString().find("min f") < 0
+
+
+def test_log_tick_labels_fit_and_never_pile_up(window, qtbot):
+    from optgui.playground.presets import GD_SGD_MINIBATCH
+
+    recompute(window, qtbot, lambda: window.load_preset(GD_SGD_MINIBATCH))
+    qtbot.waitUntil(lambda: len(window.ctrl.trajectories) == 3)
+    axis = loss_axis(window)
+    labels = tick_labels(axis)
+    assert len(labels) >= 2
+    rects = sorted((rect for rect, _ in labels), key=lambda r: r.top())
+    for a, b in zip(rects, rects[1:], strict=False):
+        assert a.bottom() <= b.top() + 1, [t for _, t in labels]
+
+
+def test_tick_labels_are_not_clipped_at_first_launch(window, qtbot):
+    for plot in (window.loss, window.contour):
+        visible = plot.mapToScene(plot.viewport().rect()).boundingRect()
+        for name in ("left", "bottom"):
+            for rect, text in tick_labels(plot.getPlotItem().getAxis(name)):
+                assert visible.contains(rect), (name, text, rect, visible)
