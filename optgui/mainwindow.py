@@ -40,7 +40,7 @@ from optgui.playground.transport import TransportBar
 from optgui.theme import icon
 
 SETTINGS_DISABLED_ENV = "OPTGUI_NO_SETTINGS"
-DEFAULT_SIZE = QSize(1440, 900)  # the first window where the screen has room; else the screen
+DEFAULT_SIZE = QSize(1440, 900)  # the least first window where the screen has room
 NARROW_WIDTH = 1280  # narrower than this, the step inspector starts as a tab beside Setup
 SAVE_DELAY_MS = 400  # settings are written this long after the last change
 
@@ -219,6 +219,9 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        # as narrow as the panel goes beside its vertical scroll bar (short windows scroll)
+        scroll.setMinimumWidth(self.panel.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width())
         self.dock = QDockWidget("Setup", self.page)
         self.dock.setObjectName("setupDock")
         self.dock.setWidget(scroll)
@@ -226,7 +229,6 @@ class MainWindow(QMainWindow):
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
-        self.dock.setMinimumWidth(260)
         self.page.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         remove = QAction("Remove run", self.panel.run_list.list)
         remove.setShortcut(QKeySequence.StandardKey.Delete)
@@ -271,14 +273,15 @@ class MainWindow(QMainWindow):
                                   Qt.Orientation.Vertical)
 
     def _initial_layout(self) -> None:
-        """The first launch's size and docks, fitted to the screen: 1440 × 900 where there is
-        room, else the available area. Below NARROW_WIDTH the step inspector and the 3-D view
-        start as tabs beside Setup, so the contour keeps most of the width (drag one out to
-        see it beside the others)."""
+        """The first launch's size and docks, fitted to the screen: 1440 × 900, or three
+        quarters of a larger screen, or all of a smaller one, centred. Below NARROW_WIDTH the
+        step inspector and the 3-D view start as tabs beside Setup, so the contour keeps most
+        of the width (drag one out to see it beside the others)."""
         area = available_area(self)
-        width = min(DEFAULT_SIZE.width(), area.width())
-        height = min(DEFAULT_SIZE.height(), area.height())
+        width = min(max(DEFAULT_SIZE.width(), area.width() * 3 // 4), area.width())
+        height = min(max(DEFAULT_SIZE.height(), area.height() * 3 // 4), area.height())
         self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
         if width < NARROW_WIDTH:
             self.page.tabifyDockWidget(self.dock, self.inspector_dock)
             self.page.tabifyDockWidget(self.inspector_dock, self.view3d_dock)
@@ -286,8 +289,9 @@ class MainWindow(QMainWindow):
             self.page.resizeDocks([self.dock], [max(300, width * 3 // 10)],
                                   Qt.Orientation.Horizontal)
         else:
-            self.page.resizeDocks([self.dock, self.inspector_dock], [390, 400],
-                                  Qt.Orientation.Horizontal)
+            side = width * 27 // 100  # on a laptop's 1366 the plots keep almost half
+            self.page.resizeDocks([self.dock, self.inspector_dock],
+                                  [min(390, side), min(400, side)], Qt.Orientation.Horizontal)
 
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions_by_key

@@ -175,6 +175,20 @@ def test_the_tab_bar_never_moves_and_no_command_slides_under_it(make_window, qtb
         bar.geometry().translated(bar.parentWidget().mapTo(w, bar.pos()) - bar.pos()))
 
 
+@pytest.mark.parametrize("screen_size, window_size", [
+    ((1920, 1080), (1440, 900)), ((2560, 1440), (1920, 1080)), ((1366, 768), (1366, 768))])
+def test_the_first_window_is_sized_to_its_screen_and_centred(
+        screen_size, window_size, screen, make_window, qtbot):
+    screen(*screen_size)
+    w = make_window()
+    settle(qtbot, w)
+    frame = w.frameGeometry()
+    assert abs(frame.width() - window_size[0]) <= 8 and abs(frame.height() - window_size[1]) <= 8
+    assert abs(frame.center().x() - screen_size[0] // 2) <= 8
+    assert abs(frame.center().y() - screen_size[1] // 2) <= 8
+    assert (w.inspector_dock in w.page.tabifiedDockWidgets(w.dock)) == (screen_size[0] < 1280)
+
+
 def test_a_window_never_outgrows_its_screen(screen, make_window, qtbot):
     w = make_window()
     screen(1024, 700)
