@@ -69,14 +69,31 @@ def _report(progress: Callable[[int], object] | None, done: int) -> None:
 
 
 # ---------------------------------------------------------------------------------- GIF
-def _gif_palette(samples: list[np.ndarray]):
-    """One 256-colour palette that fits every sample frame (the first and the last frame
-    hold the background and every path colour), as a Pillow "P" image."""
+def _rgb(color) -> tuple[int, int, int]:
+    if isinstance(color, str):
+        text = color.lstrip("#")
+        return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+    return int(color[0]), int(color[1]), int(color[2])
+
+
+def _gif_palette(samples: list[np.ndarray], exact=()):
+    """One 255-colour palette for every frame, as a Pillow "P" image: the ``exact``
+    colours (paths, arrows, text: few pixels each, which a median cut would merge into the
+    colour map's large areas) plus the best colours of the sample frames (the first and
+    the last frame hold the background and every path)."""
     from PIL import Image
 
+    exact = list(dict.fromkeys(_rgb(c) for c in exact))[:64]
     stacked = np.concatenate(samples, axis=0)
-    # 255 colours: index 255 stays free to mark the pixels a frame leaves unchanged
-    return Image.fromarray(stacked, "RGB").quantize(255, method=Image.Quantize.MEDIANCUT)
+    # index 255 stays free to mark the pixels a frame leaves unchanged
+    cut = Image.fromarray(stacked, "RGB").quantize(255 - len(exact),
+                                                   method=Image.Quantize.MEDIANCUT)
+    colors = cut.getpalette()[: 3 * (255 - len(exact))]
+    colors += [v for rgb in exact for v in rgb]
+    colors += [0] * (3 * 256 - len(colors))
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(colors)
+    return palette
 
 
 def _changed_box(diff: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -90,11 +107,12 @@ def _changed_box(diff: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def write_gif(path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
               palette_frames: list[np.ndarray] | None = None,
-              progress: Callable[[int], object] | None = None) -> int:
+              progress: Callable[[int], object] | None = None, colors=()) -> int:
     """Stream ``frames`` into a looping GIF at ``path``; returns the number of frames.
 
-    ``palette_frames`` (default: the first frame) choose the global palette. ``progress(n)``
-    is called after each frame; returning False cancels (raises :class:`Cancelled`).
+    ``palette_frames`` (default: the first frame) choose the global palette, which also
+    holds ``colors`` ("#rrggbb" or RGB tuples) exactly. ``progress(n)`` is called after
+    each frame; returning False cancels (raises :class:`Cancelled`).
     """
     from PIL import GifImagePlugin, Image
 
@@ -106,7 +124,7 @@ def write_gif(path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
         for frame in frames:
             frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
             if palette is None:
-                palette = _gif_palette(palette_frames or [frame])
+                palette = _gif_palette(palette_frames or [frame], colors)
             extra = {}
             if previous is None:
                 part = Image.fromarray(frame, "RGB").quantize(palette=palette,
@@ -217,10 +235,11 @@ def write_frames(folder, frames: Iterable[np.ndarray],
 
 def write_animation(kind: str, path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
                     progress: Callable[[int], object] | None = None,
-                    palette_frames: list[np.ndarray] | None = None) -> int:
-    """Write ``frames`` as ``kind`` (one of :data:`FORMATS`) to ``path``."""
+                    palette_frames: list[np.ndarray] | None = None, colors=()) -> int:
+    """Write ``frames`` as ``kind`` (one of :data:`FORMATS`) to ``path`` (``palette_frames``
+    and ``colors``: see :func:`write_gif`)."""
     if kind == "gif":
-        return write_gif(path, frames, fps, palette_frames, progress)
+        return write_gif(path, frames, fps, palette_frames, progress, colors)
     if kind == "mp4":
         return write_mp4(path, frames, fps, progress)
     if kind == "frames":

@@ -71,6 +71,9 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._connect()
+        from optgui.playground.exporting import enable_plot_menus
+
+        enable_plot_menus(self)
         self._initial_layout()
         self._log_toggled(True)  # convergence rates read best on a log axis
         self._restore_window_state()
@@ -111,10 +114,11 @@ class MainWindow(QMainWindow):
           "from (−5, −2), 30 steps", "course")
         A("export_csv", "Export trajectories CSV…", lambda: self.export_csv(), "Ctrl+E",
           "Save every shown run's trajectory as CSV", "export")
-        A("export_contour", "Export contour PNG…", lambda: self.export_contour_png(),
-          "Ctrl+Shift+E", "Save the contour picture as PNG")
-        A("export_loss", "Export loss-plot PNG…", lambda: self.export_loss_png(), None,
-          "Save the loss plot as PNG")
+        A("export_figure", "Export figure…", lambda: self.export_figure(), "Ctrl+Shift+E",
+          "Save a slide-ready picture (title, contour, loss plot, legend) in a chosen size, "
+          "light or dark, as PNG, SVG or PDF")
+        A("export_animation", "Export animation…", lambda: self.export_animation(),
+          "Ctrl+Alt+E", "Save the race as an animated GIF, an MP4 video or PNG frames")
         A("export_derivation", "Export derivation…", lambda: self.export_derivation(), None,
           "Write out the first iterations of every shown run, as Markdown or LaTeX")
         A("quit", "Quit", self.close, QKeySequence.StandardKey.Quit, "Quit optgui")
@@ -297,7 +301,7 @@ class MainWindow(QMainWindow):
         a = self.actions_by_key
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for key in ("export_csv", "export_contour", "export_loss", "export_derivation"):
+        for key in ("export_csv", "export_figure", "export_animation", "export_derivation"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
@@ -517,6 +521,19 @@ class MainWindow(QMainWindow):
             return False
         return self._write(path, lambda: png_bytes(self.contour.render_image()), "contour PNG")
 
+    def export_figure(self, path: str | None = None, **choices) -> bool:
+        """The figure dialog (contents, size, theme, format), then the file."""
+        from optgui.playground.exporting import export_figure
+
+        return export_figure(self, path, **choices)
+
+    def export_animation(self, path: str | None = None, **choices):
+        """The animation dialog (format, size, theme, speed, frames), then the file, with
+        a progress dialog that can cancel; returns the finished export or None."""
+        from optgui.playground.exporting import export_animation
+
+        return export_animation(self, path, **choices)
+
     def export_loss_png(self, path: str | None = None) -> bool:
         path = path or self._ask_path(
             "Export loss plot", self.default_filename("loss.png"), "PNG (*.png)"
@@ -690,7 +707,8 @@ SHORTCUTS = (
     ("Home / End", "first / last step"),
     ("Ctrl+R", "course exercise"),
     ("Ctrl+E", "export trajectories CSV"),
-    ("Ctrl+Shift+E", "export contour PNG"),
+    ("Ctrl+Shift+E", "export figure (PNG, SVG, PDF)"),
+    ("Ctrl+Alt+E", "export animation (GIF, MP4, PNG frames)"),
     ("Ctrl+L", "log-scale loss"),
     ("Ctrl+I / Ctrl+3", "step inspector / 3-D view"),
     ("Ctrl+0", "fit the contour view"),

@@ -78,6 +78,15 @@ def test_course_race_gif_has_31_frames_steps_0_to_30(tmp_path):
         im.seek(30)
         last = np.asarray(im.convert("RGB")).astype(int)
     assert np.abs(first - last).sum(axis=2).astype(bool).mean() > 0.005  # paths moved
+    # the runs keep their exact colours (a median-cut palette would merge them into the
+    # colour map's yellows and greens)
+    from engine.presets import get_preset
+    from optgui.playground.config import PATH_COLORS
+
+    seen = {tuple(p) for p in last.reshape(-1, 3)}
+    for i in range(len(get_preset("course").specs())):
+        c = PATH_COLORS[i]
+        assert (int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) in seen, c
     assert [p.name for p in tmp_path.iterdir()] == ["race.gif"]
 
 

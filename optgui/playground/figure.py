@@ -340,6 +340,15 @@ class Figure(QWidget):
         last = max(0, traj.steps - 1)
         return any(key in step_vectors(traj, k) for k in {0, last // 2, last})
 
+    def key_colors(self) -> list[str]:
+        """The colours that must stay exact in a GIF's palette: runs (as on the contour and
+        on paper), arrows, text and background."""
+        runs = [r.color for r in self.scene.config.runs if r.enabled]
+        theme = self.theme
+        return [*runs, *(paper_color(c, theme) for c in runs),
+                *(color for color, *_ in SEGMENTS.values()), theme.background, theme.text,
+                theme.muted, theme.axis, "#ffffff", "#000000"]
+
     # ------------------------------------------------------------------ drawing
     def set_step(self, k: int) -> None:
         k = max(0, min(int(k), self.scene.last_step))

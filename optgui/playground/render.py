@@ -135,6 +135,7 @@ def save_animation(scene, kind: str, path, size: tuple[int, int] = (1280, 720),
     try:
         palette = [figure.rgb(steps[0]), figure.rgb(steps[-1])] if kind == "gif" else None
         report = None if progress is None else (lambda done: progress(done, len(steps)))
-        return write_animation(kind, path, figure.frames(steps), fps, report, palette)
+        return write_animation(kind, path, figure.frames(steps), fps, report, palette,
+                               figure.key_colors())
     finally:
         figure.dispose()
