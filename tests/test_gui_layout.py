@@ -150,6 +150,19 @@ def test_the_lab_fits_a_1024x700_window(make_window, qtbot):
     graphics = w.lab.graphics
     layout = graphics.ci
     assert layout.geometry().width() <= graphics.viewport().width()  # no plot cut off
+    # the progress bar's text while training fits on it
+    lab = w.lab
+    lab.set_status("epoch 10/10 · 123,456 samples/s · 10:00 left")
+    text = lab.progress.format().replace("%p", "100").replace("%%", "%")
+    assert lab.progress.width() >= lab.progress.fontMetrics().horizontalAdvance(text) + 16
+    # the gradient share of four optimizers fits under the plots
+    shares = " &nbsp;&nbsp; ".join(
+        f"<span>■ {name}</span> <b>1/3,000</b>"
+        for name in ("sgd(lr=0.01)", "sgd(lr=0.01,momentum=0.9)", "rmsprop(lr=0.01)",
+                     "adam(lr=0.01,beta1=0.9,beta2=0.999)"))
+    lab.summary.setText("Share of the last layer's gradient that reaches layer 1 "
+                        f"(latest epoch):&nbsp;&nbsp; {shares}")
+    assert lab.summary.heightForWidth(lab.summary.width()) <= lab.summary.height()
 
 
 def test_the_tab_bar_never_moves_and_no_command_slides_under_it(make_window, qtbot):

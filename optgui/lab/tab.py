@@ -488,7 +488,7 @@ class LabTab(QWidget):
         controls = QHBoxLayout()
         for w in (self.start_button, self.pause_button, self.stop_button):
             controls.addWidget(w)
-        controls.addWidget(self.progress, 1)
+        controls.addStretch(1)
         controls.addWidget(self.export_csv_button)
         controls.addWidget(self.export_png_button)
 
@@ -520,8 +520,9 @@ class LabTab(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
         # a fixed height: a label growing when the first epoch arrives would re-lay out (and
-        # fully repaint) all five plots in one go
-        self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 6)
+        # fully repaint) all five plots in one go; three lines hold four optimizers' shares
+        # in a 1024-pixel window
+        self.summary.setFixedHeight(3 * self.summary.fontMetrics().lineSpacing() + 6)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.summary.setToolTip("The first layer's weight-gradient norm divided by the last "
                                 "layer's, averaged over the latest epoch: a tiny fraction "
@@ -530,6 +531,7 @@ class LabTab(QWidget):
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
         right.addLayout(controls)
+        right.addWidget(self.progress)  # a row of its own: its text fits a 1024-pixel window
         right.addWidget(self.message_box)
         right.addWidget(self.graphics, 1)
         right.addWidget(self.summary)
