@@ -13,6 +13,7 @@ from urllib.error import URLError
 
 import pytest
 from guihelpers import PNG_SIGNATURE
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QMessageBox
 from test_data import NAMES, write_dataset
 
@@ -380,9 +381,20 @@ def test_export_csv_and_pngs(lab, qtbot, toy_dir, tmp_path, dialogs):
     assert not dialogs
     pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert pngs == sorted(f"optgui-lab-{k}.png" for k in
-                          ("train_loss", "val_loss", "train_acc", "val_acc", "grad_norms"))
+                          ("all", "train_loss", "val_loss", "train_acc", "val_acc",
+                           "grad_norms"))
+    from optgui.lab.plots import color
+
     for name in pngs:
         assert (tmp_path / "png" / name).read_bytes().startswith(PNG_SIGNATURE)
+        image = QImage(str(tmp_path / "png" / name))
+        # slide shapes (not the plot's on-screen shape, such as 800 × 2021)
+        expected = (1600, 900) if name == "optgui-lab-all.png" else (1280, 720)
+        assert (image.width(), image.height()) == expected, name
+        # the legend above the plots names every optimizer in its colour
+        top = {image.pixelColor(x, y).name() for x in range(0, image.width(), 2)
+               for y in range(0, 60)}
+        assert {color(i) for i in range(len(COURSE_LABELS))} <= top, name
 
 
 def test_export_error_is_a_dialog_and_leaves_nothing(lab, qtbot, toy_dir, tmp_path, dialogs):

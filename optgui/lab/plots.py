@@ -14,6 +14,7 @@ Importing this module imports Qt; the command line does so only for ``--png``.
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from pathlib import Path
@@ -128,6 +129,64 @@ def build_curves_widget(history: TrainingHistory) -> tuple[pg.GraphicsLayoutWidg
     return widget, plots
 
 
+ONE_PLOT_SIZE = (1280, 720)
+
+
+def _legend_html(names) -> str:
+    """The optimizers' colours and names on one line (wrapping), for above the plots."""
+    items = [f'<span style="color:{color(i)}; font-size:15pt">━●</span>'
+             f'<span style="color:#e4e4ee; font-size:11pt">&nbsp;{html.escape(name)}</span>'
+             for i, name in enumerate(names)]
+    return "&nbsp;&nbsp;&nbsp;&nbsp; ".join(items)
+
+
+def render_curves(history: TrainingHistory, key: str | None = None,
+                  size: tuple[int, int] | None = None):
+    """All five plots (``key`` None; 1600 × 900) or the plot ``key`` alone (1280 × 720),
+    as a QImage of exactly ``size`` pixels, with the optimizers' legend above the plots
+    (never over a curve). Needs no window: drawn offscreen."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    app = QApplication.instance() or QApplication([])
+    size = size or (PNG_SIZE if key is None else ONE_PLOT_SIZE)
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground(BACKGROUND)
+    try:
+        widget.ci.setContentsMargins(12, 10, 12, 10)
+        legend = widget.ci.addLabel(_legend_html(history.optimizers), row=0, col=0,
+                                    justify="left")
+        legend.setMaximumHeight(40)
+        body = widget.ci.addLayout(row=1, col=0)
+        plots = TrainingPlots(body, history.optimizers, history.n_linear)
+        plots.update(history)
+        grad_legend = plots.plots["grad_norms"].legend
+        if grad_legend is not None:  # the legend above names the colours for every plot
+            grad_legend.setVisible(False)
+        if key is not None:
+            if key not in plots.plots:
+                raise ValueError(f"unknown plot {key!r} (choose from {', '.join(plots.plots)})")
+            for other, plot in plots.plots.items():
+                if other != key:
+                    body.removeItem(plot)
+                    plot.hide()
+        widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+        widget.resize(*size)
+        widget.show()  # lays out; never on screen
+        app.processEvents()
+        image = QImage(*size, QImage.Format.Format_RGB32)
+        image.fill(QColor(BACKGROUND))
+        painter = QPainter(image)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            widget.render(painter)
+        finally:
+            painter.end()
+        return image
+    finally:
+        widget.close()
+        widget.deleteLater()
+
+
 def save_curves_png(history: TrainingHistory, path: str | os.PathLike,
                     size: tuple[int, int] = PNG_SIZE) -> None:
     """Render the five plots offscreen and write them as a PNG, atomically.
@@ -135,20 +194,7 @@ def save_curves_png(history: TrainingHistory, path: str | os.PathLike,
     Creates a QApplication if there is none (the command line has none) and uses the
     offscreen platform when no display is available.
     """
-    app = QApplication.instance() or QApplication([])
-    widget, _ = build_curves_widget(history)
-    try:
-        # the layout only takes the widget's size once shown; never actually on screen
-        widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-        widget.resize(*size)
-        widget.show()
-        app.processEvents()
-        exporter = pg.exporters.ImageExporter(widget.scene())
-        exporter.parameters()["width"] = size[0]
-        image = exporter.export(toBytes=True)
-        if image is None:
-            raise OSError(f"could not render the curves for {Path(path).name}")
-        atomic_write(path, png_bytes(image))
-    finally:
-        widget.close()
-        widget.deleteLater()
+    image = render_curves(history, None, size)
+    if image.isNull():
+        raise OSError(f"could not render the curves for {Path(path).name}")
+    atomic_write(path, png_bytes(image))

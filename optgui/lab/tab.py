@@ -479,7 +479,8 @@ class LabTab(QWidget):
         self.export_png_button.setToolTip("Save a plot as a PNG picture")
         self.export_png_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_png_button)
-        menu.addAction("All plots into a folder…", lambda: self.export_all_png())
+        menu.addAction("All plots: one figure and each plot alone, into a folder…",
+                       lambda: self.export_all_png())
         menu.addSeparator()
         for key in PLOT_KEYS:
             menu.addAction(f"{PLOT_TITLES[key]}…", lambda k=key: self.export_plot_png(k))
@@ -951,15 +952,16 @@ class LabTab(QWidget):
         return self._write(path, lambda: metrics_csv(history.results, history.n_linear),
                            "metrics CSV")
 
-    def plot_png(self, key: str) -> bytes:
-        if self.plots is None:
-            raise OSError("no plots yet")
-        self.render_plot(key)  # anything still queued for drawing
-        exporter = pg.exporters.ImageExporter(self.plots.plots[key])
-        exporter.parameters()["width"] = 1200 if key == "grad_norms" else 800
-        image = exporter.export(toBytes=True)
-        if image is None:
-            raise OSError(f"could not render the {PLOT_TITLES[key]} plot")
+    def plot_png(self, key: str | None) -> bytes:
+        """The plot ``key`` alone (1280 × 720), or all of them (``None``; 1600 × 900), with
+        the optimizers' legend above the plots."""
+        from optgui.lab.plots import render_curves
+
+        if self.plots is None or not self.history.optimizers:
+            raise OSError("no plots yet: train first")
+        image = render_curves(self.history, key)
+        if image.isNull():
+            raise OSError(f"could not render the {PLOT_TITLES.get(key, 'lab')} plot")
         return png_bytes(image)
 
     def export_plot_png(self, key: str, path: str | os.PathLike | None = None) -> bool:
@@ -970,7 +972,8 @@ class LabTab(QWidget):
         return self._write(path, lambda: self.plot_png(key), f"{PLOT_TITLES[key]} PNG")
 
     def export_all_png(self, folder: str | os.PathLike | None = None) -> bool:
-        """Every plot as ``optgui-lab-<plot>.png`` in ``folder``."""
+        """All plots in one figure (``optgui-lab-all.png``) and every plot alone
+        (``optgui-lab-<plot>.png``) in ``folder``."""
         folder = folder or QFileDialog.getExistingDirectory(self, "Folder for the PNGs",
                                                             str(Path.cwd()))
         if not folder:
@@ -979,6 +982,9 @@ class LabTab(QWidget):
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             QMessageBox.critical(self, "Export failed", f"Could not create {folder}:\n{exc}")
+            return False
+        if not self._write(Path(folder) / "optgui-lab-all.png", lambda: self.plot_png(None),
+                           "lab figure PNG"):
             return False
         return all(self.export_plot_png(k, Path(folder) / f"optgui-lab-{k}.png")
                    for k in PLOT_KEYS)
