@@ -650,7 +650,7 @@ class MainWindow(QMainWindow):
         self.ctrl.configChanged.connect(self.schedule_save)
         self.transport.speed.valueChanged.connect(self.schedule_save)
         self.splitter.splitterMoved.connect(self.schedule_save)
-        for dock in (self.dock, self.inspector_dock, self.view3d_dock):
+        for dock in self.page.findChildren(QDockWidget):
             dock.dockLocationChanged.connect(self.schedule_save)
             dock.topLevelChanged.connect(self.schedule_save)
             dock.toggleViewAction().toggled.connect(self.schedule_save)

@@ -73,6 +73,7 @@ class TransportBar(QWidget):
         self.speed.editingFinished.connect(self._return_focus)
         self.speed_label = QLabel("Speed")
         self.speed_label.setToolTip(self.speed.toolTip())
+        self.speed_label.setContentsMargins(8, 0, 0, 0)  # apart from the step counter
         layout.addWidget(self.speed_label)
         layout.addWidget(self.speed)
 
