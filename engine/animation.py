@@ -233,11 +233,8 @@ def write_frames(folder, frames: Iterable[np.ndarray],
     return count
 
 
-def write_animation(kind: str, path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
-                    progress: Callable[[int], object] | None = None,
-                    palette_frames: list[np.ndarray] | None = None, colors=()) -> int:
-    """Write ``frames`` as ``kind`` (one of :data:`FORMATS`) to ``path`` (``palette_frames``
-    and ``colors``: see :func:`write_gif`)."""
+def _write(kind: str, path, frames: Iterable[np.ndarray], fps: float, progress,
+           palette_frames, colors) -> int:
     if kind == "gif":
         return write_gif(path, frames, fps, palette_frames, progress, colors)
     if kind == "mp4":
@@ -245,3 +242,75 @@ def write_animation(kind: str, path, frames: Iterable[np.ndarray], fps: float = 
     if kind == "frames":
         return write_frames(path, frames, progress)
     raise ValueError(f"unknown animation format {kind!r} (choose from {', '.join(FORMATS)})")
+
+
+_END, _ABORT = object(), object()
+
+
+def write_animation(kind: str, path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
+                    progress: Callable[[int], object] | None = None,
+                    palette_frames: list[np.ndarray] | None = None, colors=(),
+                    threaded: bool = True) -> int:
+    """Write ``frames`` as ``kind`` (one of :data:`FORMATS`) to ``path`` (``palette_frames``
+    and ``colors``: see :func:`write_gif`); returns the number of frames.
+
+    ``frames`` are drawn in the caller's thread (a Qt renderer must stay in the GUI
+    thread), and ``progress(n)`` is called there after each one; with ``threaded`` the
+    encoding runs meanwhile in a helper thread (Pillow, NumPy and FFmpeg release the GIL),
+    so drawing and encoding share two cores. A cancel or an error on either side stops
+    both and leaves nothing behind.
+    """
+    check_fps(fps)
+    if kind not in FORMATS:
+        raise ValueError(f"unknown animation format {kind!r} (choose from {', '.join(FORMATS)})")
+    if not threaded:
+        return _write(kind, path, frames, fps, progress, palette_frames, colors)
+    import queue
+    import threading
+
+    pipe: queue.Queue = queue.Queue(maxsize=3)
+    outcome: dict = {}
+
+    def feed():
+        while True:
+            item = pipe.get()
+            if item is _END:
+                return
+            if item is _ABORT:
+                raise Cancelled("cancelled")
+            yield item
+
+    def encode() -> None:
+        try:
+            outcome["count"] = _write(kind, path, feed(), fps, None, palette_frames, colors)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    def send(item) -> bool:
+        """Queue ``item`` unless the encoder has stopped (then its error is raised)."""
+        while worker.is_alive():
+            try:
+                pipe.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    worker = threading.Thread(target=encode, name="animation-encoder", daemon=True)
+    worker.start()
+    try:
+        done = 0
+        for frame in frames:
+            if not send(frame):
+                break
+            done += 1
+            _report(progress, done)
+    except BaseException:
+        send(_ABORT)
+        worker.join()
+        raise
+    send(_END)
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["count"]
