@@ -63,13 +63,21 @@ def adam(lr: float, beta1: float, beta2: float, eps: float, amsgrad: bool) -> Op
         return AdamState(t=0, m=z, v=z, m_hat=z, v_hat=z, v_max=z)
 
     def update(grads, state, params=None, oracle=None):
+        # m = β₁·m + (1 − β₁)·g, v = β₂·v + (1 − β₂)·g², …: written with in-place operations
+        # on fresh arrays (the same arithmetic, fewer temporaries for batches of runs)
         t = state.t + 1
-        m = beta1 * state.m + (1.0 - beta1) * grads
-        v = beta2 * state.v + (1.0 - beta2) * grads * grads
+        m = beta1 * state.m
+        m += (1.0 - beta1) * grads
+        v = (1.0 - beta2) * grads
+        v *= grads
+        v += beta2 * state.v
         v_max = np.maximum(state.v_max, v) if amsgrad else state.v_max
         m_hat = m / (1.0 - beta1**t)
         v_hat = (v_max if amsgrad else v) / (1.0 - beta2**t)
-        updates = -lr * m_hat / (np.sqrt(v_hat) + eps)
+        denom = np.sqrt(v_hat)
+        denom += eps
+        updates = -lr * m_hat
+        updates /= denom
         return updates, AdamState(t=t, m=m, v=v, m_hat=m_hat, v_hat=v_hat, v_max=v_max)
 
     return Optimizer(init, update)

@@ -108,11 +108,15 @@ def effective_ratio(window: Array) -> Array:
     return np.where(moved, np.minimum(net / np.where(moved, path, 1.0), 1.0), 1.0)
 
 
+def _text(value) -> str:
+    return _fmt_num(float(value)) if np.ndim(value) == 0 else "given per run"
+
+
 def adasmooth(lr: float, rho1: float, rho2: float, eps: float, window: int) -> Optimizer:
-    if rho1 >= rho2:
+    if np.any(np.asarray(rho1) >= np.asarray(rho2)):
         raise ValueError(
-            f"adasmooth: rho1 ({_fmt_num(rho1)}, the fast decay) must be smaller than "
-            f"rho2 ({_fmt_num(rho2)}, the slow decay)"
+            f"adasmooth: rho1 ({_text(rho1)}, the fast decay) must be smaller than "
+            f"rho2 ({_text(rho2)}, the slow decay)"
         )
 
     def init(params):

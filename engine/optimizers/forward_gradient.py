@@ -24,7 +24,7 @@ from engine.optimizers.registry import (
 class ForwardGradientState(NamedTuple):
     t: int
     v: Array  # the random direction v ~ N(0, I) of this step
-    d: float  # the directional derivative ∇f·v (one forward-mode JVP)
+    d: float | Array  # the directional derivative ∇f·v (one forward-mode JVP), per run
     g_est: Array  # the estimate d·v (unbiased for ∇f); the update is −η·g_est
 
 
@@ -33,6 +33,8 @@ def forward_direction(seed: int, t: int, shape: tuple[int, ...]) -> Array:
 
     Seeding per step (not one stream per run) keeps ``update`` pure: replaying a recorded
     state reproduces the same direction, and rewinding never desynchronises a generator.
+    For a batch (``shape`` ``(N, 2)``) row i is run i's direction: the generator fills rows
+    in order, so row i depends only on (seed, t, i), and row 0 is the single run's.
     """
     return np.random.default_rng([int(seed), int(t)]).standard_normal(shape)
 
@@ -47,8 +49,10 @@ def forward_gradient(lr: float, seed: int) -> Optimizer:
             raise ValueError("forward_gradient needs the surface (an oracle) for its JVP")
         t = state.t + 1
         v = forward_direction(seed, t, np.shape(params))
-        d = float(oracle.jvp(params, v))  # the directional derivative; ``grads`` is unused
-        g_est = d * v
+        # the directional derivative, one per run; ``grads`` is unused
+        d = np.asarray(oracle.jvp(params, v), dtype=float)
+        g_est = d[..., None] * v
+        d = d if d.ndim else float(d)
         return -lr * g_est, ForwardGradientState(t=t, v=v, d=d, g_est=g_est)
 
     return Optimizer(init, update)

@@ -40,15 +40,16 @@ def newton(lr: float, damping: float) -> Optimizer:
 
     def init(params):
         z = zeros(params)
-        n = z.size
-        return NewtonState(t=0, hessian=np.zeros((n, n)), eigvals=np.zeros(n), direction=z)
+        return NewtonState(t=0, hessian=np.zeros(z.shape + z.shape[-1:]), eigvals=z.copy(),
+                           direction=z)
 
     def update(grads, state, params=None, oracle=None):
         if oracle is None:
             raise ValueError("newton needs the surface's Hessian (an oracle)")
-        h = np.asarray(oracle.hessian(params), dtype=float)
-        lam, q = np.linalg.eigh(h)
-        direction = q @ ((q.T @ grads) / (np.abs(lam) + damping))
+        h = np.asarray(oracle.hessian(params), dtype=float)  # (..., 2, 2): one per run
+        lam, q = np.linalg.eigh(h)  # batched over the leading axes
+        qtg = (np.swapaxes(q, -1, -2) @ grads[..., None])[..., 0]  # Qᵀ·g per run
+        direction = (q @ (qtg / (np.abs(lam) + damping))[..., None])[..., 0]
         return -lr * direction, NewtonState(
             t=state.t + 1, hessian=h, eigvals=lam, direction=direction
         )

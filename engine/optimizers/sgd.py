@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from engine.explain.context import StepContext
 from engine.explain.tree import Sym
 from engine.optimizers.registry import (
@@ -59,8 +61,9 @@ def momentum(lr: float, beta: float) -> Optimizer:
 
 
 def sgd(lr: float, momentum: float, dampening: float, nesterov: bool) -> Optimizer:
-    if nesterov and (momentum <= 0 or dampening != 0):
+    if nesterov and np.any((np.asarray(momentum) <= 0) | (np.asarray(dampening) != 0)):
         raise ValueError("sgd: nesterov=true requires momentum > 0 and dampening = 0")
+    uses = np.asarray(momentum) != 0  # per run when momentum is given per run
 
     def init(params):
         return SGDState(t=0, buf=zeros(params))
@@ -68,9 +71,13 @@ def sgd(lr: float, momentum: float, dampening: float, nesterov: bool) -> Optimiz
     def update(grads, state, params=None, oracle=None):
         d = grads
         buf = state.buf
-        if momentum != 0:
-            buf = grads.copy() if state.t == 0 else momentum * buf + (1.0 - dampening) * grads
-            d = grads + momentum * buf if nesterov else buf
+        if np.any(uses):
+            new = grads.copy() if state.t == 0 else momentum * buf + (1.0 - dampening) * grads
+            step = grads + momentum * new if nesterov else new
+            if np.all(uses):
+                buf, d = new, step
+            else:  # runs with μ = 0 are plain SGD and keep an unused zero buffer
+                buf, d = np.where(uses, new, buf), np.where(uses, step, grads)
         return -lr * d, SGDState(t=state.t + 1, buf=buf)
 
     return Optimizer(init, update)

@@ -18,6 +18,7 @@ from engine.optimizers.registry import (
     OptimizerSpec,
     build_optimizer,
     register,
+    run_norms,
     zeros,
 )
 
@@ -40,7 +41,12 @@ class ASAMState(NamedTuple):
 
 
 def _base_optimizer(owner: str, base) -> Optimizer:
-    """Build a wrapper's base rule; noise, seed and batch belong to the outer spec."""
+    """Build a wrapper's base rule; noise, seed and batch belong to the outer spec.
+
+    ``base`` is the base's spec, or its rule already built (with per-run hyperparameters,
+    see :func:`engine.optimizers.registry.build_optimizer`)."""
+    if isinstance(base, Optimizer):
+        return base
     stray = [k for k in ("noise", "seed", "batch") if k in base.given]
     if stray:
         raise ValueError(
@@ -59,8 +65,12 @@ def _sharpness_aware_step(owner: str, inner: Optimizer, rho: float, scale, grads
     """
     if oracle is None:
         raise ValueError(f"{owner} needs the surface (an oracle) to take the perturbed gradient")
-    norm = float(np.linalg.norm(scale * grads))
-    eps = rho * scale * scale * grads / norm if norm > 0 else np.zeros_like(grads)
+    norm = run_norms(scale * grads)  # one norm per run
+    if np.all(norm > 0):
+        eps = rho * scale * scale * grads / norm
+    else:  # ε = 0 for the runs whose T·g is 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eps = np.where(norm > 0, rho * scale * scale * grads / norm, 0.0)
     point = params + eps
     g_sam = np.asarray(oracle.grad(point), dtype=float)
     updates, base_state = inner.update(g_sam, base_state, params, oracle)

@@ -58,9 +58,11 @@ class Surface:
         h11, h12, h22 = h11 + zero, h12 + zero, h22 + zero
         return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
 
-    def jvp(self, p: Array, v: Array) -> float:
-        """Directional derivative ∇f(p)·v (what a forward-mode pass computes)."""
-        return float(np.dot(self.grad(p), v))
+    def jvp(self, p: Array, v: Array) -> Array:
+        """Directional derivative ∇f(p)·v (what a forward-mode pass computes), per point:
+        shape ``(...)`` for points of shape ``(..., 2)``."""
+        gv = self.grad(p) * v
+        return gv[..., 0] + gv[..., 1]  # (numpy reduces a last axis of length 2 slowly)
 
     def grid(self, view=None, n: int = 200) -> tuple[Array, Array, Array]:
         """Values on an ``n × n`` grid over ``view``: returns (xs, ys, Z) with Z[iy, ix]."""

@@ -51,8 +51,9 @@ class LinearRegressionSurface(Surface):
 
     def _batch(self, idx) -> tuple[Array, Array]:
         idx = np.asarray(idx)
-        if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
-            raise ValueError("idx must be a non-empty 1-D array of integer sample indices")
+        if idx.ndim < 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError("idx must be a non-empty array of integer sample indices "
+                             "(1-D, or one row per point for a batch of runs)")
         if idx.min() < -self.n_samples or idx.max() >= self.n_samples:
             raise ValueError(f"sample indices must be in [0, {self.n_samples - 1}]")
         return self.x[idx], self.y[idx]
