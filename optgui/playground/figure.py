@@ -167,6 +167,11 @@ def _on_paper(config: RunConfig, theme: FigureTheme) -> RunConfig:
                                       for r in config.runs))
 
 
+def _breakable(text: str) -> str:
+    """Escaped ``text`` that may wrap after its commas (long spec strings have no spaces)."""
+    return html.escape(text).replace(",", ",\u200b")
+
+
 def _legend_html(scene: FigureScene, theme: FigureTheme, overlay_keys: Sequence[str],
                  columns: int = 1) -> str:
     cells = []
@@ -178,7 +183,7 @@ def _legend_html(scene: FigureScene, theme: FigureTheme, overlay_keys: Sequence[
         weight = "bold" if entry.run_id == scene.selected and overlay_keys else "normal"
         color = paper_color(entry.color, theme)
         cells.append(f'<td style="color:{color}; font-size:15pt">━●</td>'
-                     f'<td style="font-weight:{weight}">&nbsp;{html.escape(text)}&nbsp;&nbsp;</td>')
+                     f'<td style="font-weight:{weight}">&nbsp;{_breakable(text)}&nbsp;&nbsp;</td>')
     for key in overlay_keys:
         color = SEGMENTS[key][0]
         if theme.name == "light" and color.lower() == "#ffffff":
@@ -272,6 +277,7 @@ class Figure(QWidget):
             f"color: {theme.text}; background: transparent; "
             f"border: 1px solid {theme.legend_border}; border-radius: 4px; padding: 6px;")
         self.legend.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.legend.setWordWrap(True)  # long specs wrap instead of squeezing the plots
         if self.contents == "figure":  # plots side by side, the legend over the loss plot
             self.contour = self._contour_plot()
             self.loss = self._loss_plot()
