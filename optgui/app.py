@@ -98,16 +98,21 @@ def xcb_problem(plugin: Path | None = None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Open the window; returns the exit code of the Qt event loop."""
+    """Open the window (and the lesson file among ``argv``, if any); returns the exit code
+    of the Qt event loop."""
     problem = display_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    app = create_application(list(argv or []))
+    argv = list(argv or [])
+    lessons = [a for a in argv if a.lower().endswith(".optgui")]  # python main.py L.optgui
+    app = create_application([a for a in argv if a not in lessons])
     from optgui.mainwindow import MainWindow
 
     window = MainWindow()
     window.show()
+    if lessons:
+        window.lessons.open_path(lessons[0])  # a bad file: a dialog, the window stays
     return int(app.exec())
 
 

@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_dock()
         self._build_step_docks()
+        self._build_lessons()
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._connect()
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
 
         enable_plot_menus(self)
         self._initial_layout()
+        self.lessons.place_notes_dock()
         self._log_toggled(True)  # convergence rates read best on a log axis
         self._restore_window_state()
         self._connect_settings()
@@ -305,6 +307,8 @@ class MainWindow(QMainWindow):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
+        self.lessons.fill_file_menu(file_menu)
+        self.lessons.fill_edit_menu(bar.addMenu("&Edit"))
         run_menu = bar.addMenu("&Run")
         run_menu.addAction(a["course"])
         run_menu.addSeparator()
@@ -316,6 +320,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.dock.toggleViewAction())
         view_menu.addAction(self.inspector_dock.toggleViewAction())
         view_menu.addAction(self.view3d_dock.toggleViewAction())
+        view_menu.addAction(self.lessons.notes_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["shortcuts"])
         help_menu.addAction(a["about"])
@@ -402,12 +407,15 @@ class MainWindow(QMainWindow):
             self.schedule_save()
 
     # ------------------------------------------------------------------ commands
+    def _build_lessons(self) -> None:
+        """Lesson files, undo/redo and the Notes dock (optgui/lessonfiles.py)."""
+        from optgui.lessonfiles import LessonFiles
+
+        self.lessons = LessonFiles(self)
+
     def restore_course(self) -> None:
-        self.ctrl.pause()
-        self.ctrl.set_config(RunConfig.from_preset(COURSE))
-        self.ctrl.set_step(0)
-        self.contour.reset_view()
-        self.statusBar().showMessage(COURSE.title, 5000)
+        """The course exercise (a built-in lesson): one undoable step."""
+        self.lessons.load_preset_lesson(COURSE.lesson, "Course exercise")
 
     def _build_catalogue_ui(self, run_menu, view_menu, tools) -> None:
         """Demonstration presets (Run menu) and step overlays (View menu, toolbar button);
@@ -444,17 +452,10 @@ class MainWindow(QMainWindow):
         tools.addWidget(button)
 
     def load_preset(self, preset) -> None:
-        """Load a WindowPreset: its runs, the run to select and the overlays it needs."""
-        self.ctrl.pause()
-        self.ctrl.set_config(preset.config)
-        self.ctrl.select_run(preset.config.runs[preset.select].run_id)
-        for action in self.overlay_actions:
-            if action.objectName().removeprefix("overlay-") in preset.overlays:
-                action.setChecked(True)
-        self._log_toggled(preset.log_loss)
-        self.ctrl.set_step(0)
-        self.contour.reset_view()
-        self.statusBar().showMessage(preset.tip, 8000)
+        """Load a WindowPreset (a built-in lesson: runs, selection, overlays, notes) as one
+        undoable step."""
+        if self.lessons.load_preset_lesson(preset.lesson, preset.title):
+            self.statusBar().showMessage(preset.tip, 8000)
 
     def show_about(self) -> None:
         QMessageBox.about(
@@ -693,6 +694,9 @@ class MainWindow(QMainWindow):
         self.schedule_save()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if not self.lessons.confirm_discard():  # unsaved lesson: Save / Discard / Cancel
+            event.ignore()
+            return
         if getattr(self, "_save_timer", None) is not None:
             self._save_timer.stop()
         self.save_settings()
@@ -706,6 +710,8 @@ SHORTCUTS = (
     ("Left / Right", "one step back / forward"),
     ("Home / End", "first / last step"),
     ("Ctrl+R", "course exercise"),
+    ("Ctrl+N / Ctrl+O / Ctrl+S", "new / open / save lesson"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a setup change"),
     ("Ctrl+E", "export trajectories CSV"),
     ("Ctrl+Shift+E", "export figure (PNG, SVG, PDF)"),
     ("Ctrl+Alt+E", "export animation (GIF, MP4, PNG frames)"),

@@ -1,4 +1,5 @@
-"""Command line: ``python main.py [export|train] ...``; no sub-command opens the window.
+"""Command line: ``python main.py [export|train] ...``; no sub-command (or a lesson file,
+``python main.py lesson.optgui``) opens the window.
 
 The ``export`` interface is stable (other tools and the tests call it)::
 
@@ -421,10 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] == "gui":
+    if not argv or argv[0] == "gui" or argv[0].lower().endswith(".optgui"):
         from optgui.app import main as gui_main
 
-        return gui_main(argv[1:])
+        return gui_main(argv[1:] if argv and argv[0] == "gui" else argv)
     try:
         args = build_parser().parse_args(_join_negative_values(argv))
         if not getattr(args, "func", None):

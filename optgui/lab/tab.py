@@ -404,6 +404,26 @@ class LabSettings(QWidget):
             data_dir=self.data_folder(), threads=lab_threads(),
         )
 
+    def apply(self, values) -> None:
+        """Show the settings of a lesson: any of engine.lesson.LAB_KEYS (already checked by
+        TrainConfig); keys that are missing keep their current value."""
+        spins = {"layers": self.layers, "width": self.width, "batch_size": self.batch_size,
+                 "epochs": self.epochs, "seed": self.seed}
+        for key, spin in spins.items():
+            if key in values:
+                spin.setValue(int(values[key]))
+        if "lr" in values:
+            self.lr.setValue(float(values["lr"]))
+        if "activation" in values:
+            self.activation.setCurrentText(str(values["activation"]))
+        if "train_limit" in values:
+            limit = values["train_limit"]
+            self.subset.setChecked(limit is not None)
+            if limit is not None:
+                self.limit.setValue(int(limit))
+        if "optimizers" in values:
+            self.optimizers.set_specs(tuple(values["optimizers"]))
+
 
 class LabTab(QWidget):
     """The vanishing-gradient lab (the window's second tab)."""

@@ -20,6 +20,11 @@ Signals:
 ``errorOccurred(str)``        a readable message for the status bar / a dialog
 ``expressionRejected(str, str, int)``  a custom expression (text, message, 0-based position
                               or -1) was refused; the previous surface and runs stay
+``documentChanged()``         the document (setup, title, notes), its file or saved state changed
+
+Every setup edit is recorded in :attr:`document` (engine.document, Qt-free) and pushed as
+one command onto :attr:`undo_stack`; a preset or a lesson loaded with :meth:`load_setup`
+is one undo step.
 
 The surface is part of the configuration (a built-in name, a custom expression with its view
 box, or linear_regression's data set); :attr:`surface` is the one object built for it.
@@ -35,8 +40,10 @@ from types import MappingProxyType
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QUndoStack
 
 from engine import RunSpec, Surface, Trajectory
+from engine.document import Document, Edit
 from optgui.playground.config import (
     CUSTOM,
     DATA_SURFACE,
@@ -48,6 +55,7 @@ from optgui.playground.config import (
     check_view,
     surface_for,
 )
+from optgui.playground.undo import EditCommand, Setup
 from optgui.playground.worker import RunRequest, RunResult, WorkerThread
 
 DEBOUNCE_MS = 150
@@ -95,6 +103,7 @@ class PlaygroundController(QObject):
     computed = Signal()
     errorOccurred = Signal(str)
     expressionRejected = Signal(str, str, int)
+    documentChanged = Signal()
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +139,7 @@ class PlaygroundController(QObject):
         self._player.timeout.connect(self._tick)
         self._apply_speed()
 
+        self._init_document()
         self._schedule_all(immediate=True)
 
     # ------------------------------------------------------------------ read access
@@ -175,8 +185,8 @@ class PlaygroundController(QObject):
         return self._speed
 
     # ------------------------------------------------------------------ configuration
-    def set_config(self, config: RunConfig) -> None:
-        """Replace everything (a preset, restored settings); every run is recomputed.
+    def set_config(self, config: RunConfig, label: str = "Replace the setup") -> None:
+        """Replace everything (restored settings, an undo); every run is recomputed.
 
         The configuration's surface must be buildable (ValueError otherwise, nothing changed).
         """
@@ -185,15 +195,20 @@ class PlaygroundController(QObject):
         surface_changed = surface is not self._surface
         self._config = config
         self._surface = surface
+        ids = {r.run_id for r in config.runs}
+        stale = {*self._trajectories, *self._expected, *self._errors} - ids
+        for rid in stale:  # runs that are gone (an undo, a preset with fewer runs)
+            self._forget_run(rid)
         if surface_changed:
             self._trajectories.clear()
+        if surface_changed or stale:
             self.trajectoriesChanged.emit()
-        ids = {r.run_id for r in config.runs}
         if self._selected not in ids:
             self._select(config.runs[0].run_id if config.runs else None)
         self.configChanged.emit(config)
         self._clamp_step()
         self._schedule_all(immediate=True)
+        self._record(label)
 
     def set_surface(self, name: str) -> None:
         """Switch to a built-in surface, or to CUSTOM (the last typed expression, or the
@@ -212,6 +227,7 @@ class PlaygroundController(QObject):
         surface = surface_for(config)
         self._cancel_expression()
         self._install(replace(config, start=tuple(surface.start)), surface)
+        self._record(f"Surface {name}")
 
     def set_expression(self, text: str, view=None) -> None:
         """Use the custom surface ``text`` (in ``view``, default: the current custom view).
@@ -262,8 +278,9 @@ class PlaygroundController(QObject):
         if config.surface != DATA_SURFACE:
             self._config = config
             self.configChanged.emit(config)
-            return
-        self._install(config, surface_for(config))
+        else:
+            self._install(config, surface_for(config))
+        self._record("Data set", ("data",))
 
     def _install(self, config: RunConfig, surface: Surface) -> None:
         """Make ``surface`` (built for ``config``) current and recompute every run."""
@@ -293,9 +310,11 @@ class PlaygroundController(QObject):
             self.expressionRejected.emit(text, message, int(position))
             self._check_idle()
             return
+        was_custom = self._config.surface == CUSTOM
         self._install(
             replace(self._config, surface=CUSTOM, expression=text, view=tuple(view)), surface
         )
+        self._record("Formula", ("expression",)) if was_custom else self._record("Surface custom")
 
     def set_start(self, x: float, y: float) -> None:
         start = (float(x), float(y))
@@ -304,6 +323,7 @@ class PlaygroundController(QObject):
         self._config = replace(self._config, start=start)
         self.configChanged.emit(self._config)
         self._schedule_all()
+        self._record("Move the start", ("start",))
 
     def set_steps(self, steps: int) -> None:
         steps = max(0, min(int(steps), MAX_GUI_STEPS))
@@ -313,6 +333,7 @@ class PlaygroundController(QObject):
         self.configChanged.emit(self._config)
         self._clamp_step()
         self._schedule_all()
+        self._record("Steps", ("steps",))
 
     def add_run(self, spec: RunSpec, color: str | None = None, enabled: bool = True) -> int:
         run_id = self._config.next_id()
@@ -321,6 +342,7 @@ class PlaygroundController(QObject):
         self.configChanged.emit(self._config)
         self._select(run_id)
         self._schedule([run_id], immediate=True)
+        self._record(f"Add {spec}")
         return run_id
 
     def remove_run(self, run_id: int) -> None:
@@ -328,17 +350,22 @@ class PlaygroundController(QObject):
             return
         index = [r.run_id for r in self._config.runs].index(run_id)
         self._config = self._config.without_run(run_id)
-        self._trajectories.pop(run_id, None)
-        self._errors.pop(run_id, None)
-        self._expected.pop(run_id, None)
-        self._dirty.discard(run_id)
-        self._workers.worker.forget(run_id)
+        self._forget_run(run_id)
         self.configChanged.emit(self._config)
         self.trajectoriesChanged.emit()
         if self._selected == run_id:
             runs = self._config.runs
             self._select(runs[min(index, len(runs) - 1)].run_id if runs else None)
         self._check_idle()
+        self._record("Remove a run")
+
+    def _forget_run(self, run_id: int) -> None:
+        """Drop a removed run's results, pending work and worker state."""
+        self._trajectories.pop(run_id, None)
+        self._errors.pop(run_id, None)
+        self._expected.pop(run_id, None)
+        self._dirty.discard(run_id)
+        self._workers.worker.forget(run_id)
 
     def set_run_spec(self, run_id: int, spec: RunSpec) -> None:
         """Change one run's optimizer or hyperparameters; only that run is recomputed."""
@@ -348,6 +375,7 @@ class PlaygroundController(QObject):
         self._config = self._config.with_run(replace(entry, spec=spec))
         self.configChanged.emit(self._config)
         self._schedule([run_id])
+        self._record(f"Edit {spec}", ("spec", run_id))
 
     def set_run_enabled(self, run_id: int, enabled: bool) -> None:
         entry = self._config.run(run_id)
@@ -355,6 +383,7 @@ class PlaygroundController(QObject):
             return
         self._config = self._config.with_run(replace(entry, enabled=bool(enabled)))
         self.configChanged.emit(self._config)
+        self._record(f"{'Show' if enabled else 'Hide'} {entry.spec}")
 
     def set_run_color(self, run_id: int, color: str) -> None:
         entry = self._config.run(run_id)
@@ -362,6 +391,7 @@ class PlaygroundController(QObject):
             return
         self._config = self._config.with_run(replace(entry, color=color))
         self.configChanged.emit(self._config)
+        self._record(f"Colour of {entry.spec}")
 
     def select_run(self, run_id: int | None) -> None:
         if run_id is not None and self._config.run(run_id) is None:
@@ -497,6 +527,62 @@ class PlaygroundController(QObject):
         if not self.is_busy():
             self.busyChanged.emit(False)
             self.computed.emit()
+
+    # ------------------------------------------------------------------ document and undo
+    def _init_document(self) -> None:
+        self.document = Document(Setup(self._config))
+        self.undo_stack = QUndoStack(self)
+        self._restoring = False  # applying an undo/redo or a load: record nothing
+        self.document.subscribe(lambda edit: self.undo_stack.push(EditCommand(self, edit)))
+
+    @property
+    def setup(self) -> Setup:
+        return self.document.state
+
+    def _record(self, label: str, key=None) -> None:
+        """Record the setup edit just made (merged with the previous one of the same key)."""
+        if self._restoring:
+            return
+        if self.document.change(replace(self.setup, config=self._config), label, key):
+            self.documentChanged.emit()
+
+    def load_setup(self, setup: Setup, label: str, path=False) -> None:
+        """Replace the whole document (a preset, a lesson, New) as ONE undo step.
+
+        ``path`` (a file, or None for an untitled document) also switches the file. The
+        surface is built first, so a ValueError leaves everything as it was.
+        """
+        surface_for(setup.config)
+        self.pause()
+        self._restoring = True
+        try:
+            self.set_config(setup.config)
+        finally:
+            self._restoring = False
+        self.document.change(setup, label, path=path)
+        self.documentChanged.emit()
+
+    def set_notes(self, title: str, notes: str) -> None:
+        """The lesson's title and Markdown notes (one undo step per edit)."""
+        state = replace(self.setup, title=str(title), notes=str(notes))
+        if self.document.change(state, "Edit the notes", ("notes",)):
+            self.documentChanged.emit()
+
+    def apply_edit(self, edit: Edit, undo: bool) -> None:
+        """Undo or redo ``edit`` (the undo stack's commands call this)."""
+        (self.document.undo if undo else self.document.redo)(edit)
+        config = self.setup.config
+        if config != self._config:
+            self._restoring = True
+            try:
+                self.set_config(config)
+            finally:
+                self._restoring = False
+        self.documentChanged.emit()
+
+    def mark_saved(self, path) -> None:
+        self.document.mark_saved(path)
+        self.documentChanged.emit()
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> bool:
