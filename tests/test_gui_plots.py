@@ -167,3 +167,68 @@ def test_tick_labels_are_not_clipped_at_first_launch(window, qtbot):
         for name in ("left", "bottom"):
             for rect, text in tick_labels(plot.getPlotItem().getAxis(name)):
                 assert visible.contains(rect), (name, text, rect, visible)
+
+
+# ------------------------------------------------------------------ §2: a compute process
+
+
+def test_large_requests_are_computed_in_a_child_process(window, qtbot):
+    import os
+
+    from optgui.playground.compute import PROCESS_THRESHOLD
+
+    ctrl = window.ctrl
+    small = {rid: t for rid, t in ctrl.trajectories.items()}
+    worker = ctrl._workers.worker
+    assert worker.process.started == 0  # the course (4 × 30 steps) stays in the thread
+    steps = PROCESS_THRESHOLD // len(ctrl.config.runs) + 1
+    recompute(window, qtbot, lambda: ctrl.set_steps(steps))
+    assert worker.process.started == 1
+    pid = worker.process.pid
+    assert pid is not None and pid != os.getpid()
+    for rid, traj in ctrl.trajectories.items():
+        assert traj.steps == steps or traj.diverged
+        np.testing.assert_array_equal(traj.points[:31], small[rid].points)
+        with pytest.raises(ValueError):
+            traj.points[0, 0] = 1.0  # read-only like the thread's results
+    recompute(window, qtbot, lambda: ctrl.set_start(-4.0, 1.0))
+    assert worker.process.started == 1 and worker.process.pid == pid  # kept for the next
+    window.close()
+    assert worker.process.pid is None  # closing the window ends the child
+
+
+def test_a_custom_surface_is_rebuilt_in_the_child(window, qtbot):
+    from optgui.playground.compute import PROCESS_THRESHOLD
+
+    ctrl = window.ctrl
+    with qtbot.waitSignal(ctrl.configChanged, timeout=10000):
+        ctrl.set_expression("w1^2 + 3*w2^2 + sin(w1)")
+    qtbot.waitUntil(lambda: not ctrl.is_busy(), timeout=10000)
+    recompute(window, qtbot, lambda: ctrl.set_steps(PROCESS_THRESHOLD // 4 + 1))
+    assert ctrl._workers.worker.process.started == 1
+    assert len(ctrl.trajectories) == 4 and not any(ctrl.error(r.run_id)
+                                                   for r in ctrl.config.runs)
+
+
+@pytest.mark.parametrize("text, surface", [
+    ("adam(lr=0.1)", "quadratic"), ("sam(base=momentum(lr=0.1),rho=0.3)", "quadratic"),
+    ("gd(lr=0.1,batch=8)", "linear_regression"), ("newton(lr=1)", "rosenbrock"),
+])
+def test_trajectories_cross_from_the_child_unchanged(text, surface):
+    import pickle
+
+    from engine import SURFACES, run_trajectory
+    from optgui.playground.compute import from_wire, to_wire
+
+    s = SURFACES[surface]
+    traj = run_trajectory(s, parse_spec(text), s.start, 50)
+    wire = pickle.loads(pickle.dumps(to_wire(("ok", traj))))
+    assert wire[0] == "packed" and wire[1][1][0] != "list"  # states travel as columns
+    status, back = from_wire(wire)
+    assert status == "ok"
+    assert [type(x) for x in back.states] == [type(x) for x in traj.states]
+    assert repr(back.states) == repr(traj.states)
+    assert len(back.batches) == len(traj.batches)
+    for a, b in zip(back.batches, traj.batches, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(back.points, traj.points)

@@ -502,6 +502,7 @@ class PlaygroundController(QObject):
             start=cfg.start,
             steps=cfg.steps,
             runs=tuple((rid, cfg.run(rid).spec) for rid in ids),
+            surface_key=cfg.surface_key,
         )
         self._workers.request(request)
 

@@ -11,6 +11,10 @@ lock, from the GUI thread) which generation it currently wants for each run; the
 skips runs whose wanted generation has moved on, and the controller drops any result whose
 generation is not the one it expects. Results are batched so that at most ~60 signals a
 second cross the thread boundary, however many runs a request holds.
+
+Large requests (more than :data:`~optgui.playground.compute.PROCESS_THRESHOLD` steps in
+all) are computed in a child process (:mod:`optgui.playground.compute`): the worker thread
+then only waits for it, so the GUI thread never waits for the GIL.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine import RunSpec, Surface, Trajectory, run_trajectory
+from engine import RunSpec, Surface, Trajectory
+from optgui.playground.compute import ComputeProcess, compute_one, is_large
 
 MIN_EMIT_INTERVAL = 1.0 / 60.0
 # While the worker computes it holds the GIL; the GUI thread gets it back only when the
@@ -41,6 +45,9 @@ class RunRequest:
     start: tuple[float, float]
     steps: int
     runs: tuple[tuple[int, RunSpec], ...]
+    # what rebuilds the surface in the compute process (RunConfig.surface_key); None: the
+    # request is always computed in the worker thread
+    surface_key: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class TrajectoryWorker(QObject):
         self._lock = threading.Lock()
         self._wanted: dict[int, int] = {}
         self._abort = False
+        self.process = ComputeProcess()  # large requests: started on the first one
 
     # -- called from the GUI thread ------------------------------------------------------
     def want(self, generation: int, run_ids) -> None:
@@ -82,6 +90,7 @@ class TrajectoryWorker(QObject):
 
     def abort(self) -> None:
         self._abort = True
+        self.process.stop()  # a computation in the child is not waited for
 
     # -- runs in the worker thread -------------------------------------------------------
     def _still_wanted(self, generation: int, run_id: int) -> bool:
@@ -92,22 +101,24 @@ class TrajectoryWorker(QObject):
     def compute(self, request: RunRequest) -> None:
         batch: list[RunResult] = []
         last_emit = 0.0
+        in_child = request.surface_key is not None and is_large(len(request.runs),
+                                                                request.steps)
         for run_id, spec in request.runs:
             if not self._still_wanted(request.generation, run_id):
                 continue
-            try:
-                traj = freeze(
-                    run_trajectory(request.surface, spec, request.start, request.steps)
-                )
-                batch.append(RunResult(request.generation, run_id, traj))
-            except ValueError as exc:
-                batch.append(RunResult(request.generation, run_id, None, str(exc)))
-            except Exception as exc:  # a bug in an update rule must not kill the thread
-                traceback.print_exc()
-                batch.append(
-                    RunResult(request.generation, run_id, None,
-                              f"{str(spec)} failed: {type(exc).__name__}: {exc}")
-                )
+            if in_child:
+                status, value = self.process.compute(request.surface_key, spec, request.start,
+                                                     request.steps)
+            else:
+                status, value = compute_one(request.surface, spec, request.start, request.steps)
+            if self._abort:
+                return
+            if status == "ok":
+                batch.append(RunResult(request.generation, run_id, freeze(value)))
+            else:
+                if status == "failed":
+                    print(value, file=sys.stderr)
+                batch.append(RunResult(request.generation, run_id, None, value))
             now = time.monotonic()
             if now - last_emit >= MIN_EMIT_INTERVAL:
                 self.resultsReady.emit(tuple(batch))
