@@ -66,7 +66,7 @@ def _sharpness_aware_step(owner: str, inner: Optimizer, rho: float, scale, grads
     if oracle is None:
         raise ValueError(f"{owner} needs the surface (an oracle) to take the perturbed gradient")
     norm = run_norms(scale * grads)  # one norm per run
-    if np.all(norm > 0):
+    if (norm > 0).all():
         eps = rho * scale * scale * grads / norm
     else:  # ε = 0 for the runs whose T·g is 0
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -48,7 +48,12 @@ class Surface:
         with np.errstate(all="ignore"):
             g1, g2 = self._grad(p[..., 0], p[..., 1])
         zero = 0.0 * p[..., 0]
-        return np.stack([g1 + zero, g2 + zero], axis=-1)
+        if p.ndim == 1:  # one point: the same numbers, without np.stack's overhead
+            return np.array([g1 + zero, g2 + zero], dtype=float)
+        out = np.empty(zero.shape + (2,))  # written in place: no temporaries to stack
+        np.add(g1, zero, out=out[..., 0])
+        np.add(g2, zero, out=out[..., 1])
+        return out
 
     def hessian(self, p: Array) -> Array:
         p = np.asarray(p, dtype=float)
