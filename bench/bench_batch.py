@@ -13,7 +13,9 @@
     starts are checked to end where their single runs end (bit for bit).
 
 With ``--repeat N`` every measurement is taken N times and the best counts, which damps
-noise from other jobs on a shared machine. Not a test: the numbers depend on the machine.
+noise from other jobs on a shared machine; the process CPU time is printed beside each wall
+time (on a busy machine it is what the work itself costs). Not a test: the numbers depend
+on the machine.
 """
 
 from __future__ import annotations
@@ -30,14 +32,20 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from engine import get_surface, parse_spec, run_batch, run_trajectory  # noqa: E402
+from engine.trajectory import default_workers  # noqa: E402
+
+CPU: dict[int, float] = {}  # id of the last measurement -> its best process CPU time
 
 
 def best(fn, repeat: int) -> float:
-    times = []
+    """Best wall time of ``repeat`` calls; the best CPU time (all threads) goes to CPU."""
+    times, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    CPU[0] = min(cpus)
     return min(times)
 
 
@@ -74,14 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     # (1) one run, per step
     n1 = 2000
     ours = best(lambda: run_trajectory(surface, spec, start, n1), args.repeat) / n1
+    ours_cpu = CPU[0] / n1
     n_torch = 500
     theirs = best(lambda: torch_adam_run(start, n_torch, 0.05), args.repeat) / n_torch
+    theirs_cpu = CPU[0] / n_torch
     same = np.allclose(run_trajectory(surface, spec, start, 100).points,
                        torch_adam_run(start, 100, 0.05), rtol=1e-9, atol=1e-12)
     print("(1) one run, Adam on Himmelblau, per step")
-    print(f"    run_trajectory          {ours * 1e6:8.1f} µs/step")
-    print(f"    torch.optim + autograd  {theirs * 1e6:8.1f} µs/step   (same points: {same})")
-    print(f"    ratio torch/ours        {theirs / ours:8.1f}×   (target ≥ 10)")
+    print(f"    run_trajectory          {ours * 1e6:8.1f} µs/step   (CPU {ours_cpu * 1e6:.1f})")
+    print(f"    torch.optim + autograd  {theirs * 1e6:8.1f} µs/step   (CPU {theirs_cpu * 1e6:.1f}; "
+          f"same points: {same})")
+    print(f"    ratio torch/ours        {theirs / ours:8.1f}×   (CPU {theirs_cpu / ours_cpu:.1f}×; "
+          f"target ≥ 10)")
 
     # (2) a basin map
     x0, x1, y0, y1 = surface.view
@@ -90,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     result = []
     batch = best(lambda: result.append(run_batch(surface, spec, starts, args.steps)),
                  args.repeat)
+    batch_cpu = CPU[0]
+    one_thread = best(lambda: run_batch(surface, spec, starts, args.steps, workers=1),
+                      args.repeat)
+    one_thread_cpu = CPU[0]
     res = result[-1]
     sample = np.random.default_rng(0).choice(len(starts), size=12, replace=False)
     loop = best(lambda: [run_trajectory(surface, spec, starts[i], args.steps) for i in sample],
@@ -98,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                                res.points[i]) for i in sample)
     n = len(starts)
     print(f"(2) basin map, {args.grid}×{args.grid} starts × {args.steps} Adam steps on Himmelblau")
-    print(f"    run_batch               {batch:8.2f} s        (target < 2 s; "
-          f"{res.diverged.sum()} diverged)")
+    print(f"    run_batch               {batch:8.2f} s        (CPU {batch_cpu:.2f} s on "
+          f"{default_workers()} threads; target < 2 s; {res.diverged.sum()} diverged)")
+    print(f"    run_batch, one thread   {one_thread:8.2f} s        (CPU {one_thread_cpu:.2f} s)")
     print(f"    run_trajectory loop     {loop * n:8.1f} s        (estimated from {len(sample)} "
           f"runs: {loop * 1e3:.1f} ms/run)")
     print(f"    ratio per run           {loop * n / batch:8.0f}×   (target ≥ 300; "
