@@ -1,16 +1,23 @@
 """The vanishing-gradient lab tab, driven with pytest-qt offscreen on tiny IDX files.
 
 The data set is the toy one of tests/test_data.py (256 + 64 samples, written here), the
-network 2 × 16: a whole run takes a fraction of a second on one thread. Tests wait on
-signals, never on sleeps, and every fixture checks that no QThread is left running.
+network 2 × 16: a whole run takes a fraction of a second on one thread (plus the child
+process's start, about a second: it imports torch). Tests wait on signals, never on
+sleeps, and every fixture checks that no training process is left running. The child is a
+separate process, so failures are injected into it with ``childhooks`` (a Prelude), not
+with monkeypatch.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
-from urllib.error import URLError
 
+import childhooks
 import pytest
 from guihelpers import PNG_SIGNATURE
 from PySide6.QtGui import QImage
@@ -18,8 +25,8 @@ from PySide6.QtWidgets import QMessageBox
 from test_data import NAMES, write_dataset
 
 from engine import data as D
+from engine.process import Prelude
 from engine.training import CSV_COLUMNS, metrics_csv
-from engine.training import loop as T  # the training loop itself (tests patch its _evaluate)
 from optgui.lab.tab import LabTab, _fraction, validate_spec
 
 pytestmark = pytest.mark.gui
@@ -57,8 +64,24 @@ def lab(qtbot):
     tab.resize(1400, 800)
     tab.show()
     yield tab
-    assert tab.shutdown(5000)
+    pids = [j.pid for j in (tab.job, tab.download_job) if j is not None]
+    assert tab.shutdown(1000)
     assert not tab.is_running()
+    for pid in pids:
+        assert not process_exists(pid)
+
+
+def process_exists(pid: int) -> bool:
+    """True if ``pid`` is a live process (a reaped child is gone; a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def hook(name: str, *args) -> Prelude:
+    return Prelude("childhooks", name, args, path=childhooks.TESTS)
 
 
 def configure(lab: LabTab, folder, *, epochs=2, **kw) -> None:
@@ -188,7 +211,7 @@ def test_pause_and_resume(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=5000)
     assert lab.start()
     first_epoch(qtbot, lab)
-    worker = lab.job.worker
+    worker = lab.job
     with qtbot.waitSignal(lab.workerPaused, timeout=5000,
                           check_params_cb=lambda paused: paused):
         lab.pause_button.click()
@@ -212,11 +235,11 @@ def test_stop_ends_within_a_second(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=5000)
     assert lab.start()
     first_epoch(qtbot, lab)
-    thread = lab.job.thread
+    pid = lab.job.pid
     with qtbot.waitSignal(lab.workerFinished, timeout=1000):
         lab.stop_button.click()
     qtbot.waitUntil(lambda: lab.state == "idle", timeout=1000)
-    assert not thread.isRunning()
+    assert not process_exists(pid)
     assert lab.history.finished is not None and lab.history.finished.stopped
     assert lab.start_button.isEnabled() and lab.settings.isEnabled()
 
@@ -225,16 +248,16 @@ def test_stop_while_paused(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=5000)
     assert lab.start()
     first_epoch(qtbot, lab)
-    thread = lab.job.thread
+    pid = lab.job.pid
     with qtbot.waitSignal(lab.workerPaused, timeout=5000):
         lab.pause()
     with qtbot.waitSignal(lab.workerFinished, timeout=1000):
         lab.stop()
     qtbot.waitUntil(lambda: lab.state == "idle", timeout=1000)
-    assert not thread.isRunning()
+    assert not process_exists(pid)
 
 
-def test_closing_the_window_mid_training_stops_the_thread(qtbot, toy_dir):
+def test_closing_the_window_mid_training_ends_the_process(qtbot, toy_dir):
     from optgui.mainwindow import MainWindow
 
     w = MainWindow(use_settings=False)
@@ -245,10 +268,10 @@ def test_closing_the_window_mid_training_stops_the_thread(qtbot, toy_dir):
     configure(w.lab, toy_dir, epochs=5000)
     assert w.lab.start()
     qtbot.waitUntil(lambda: len(w.lab.history.batches) > 0, timeout=20_000)
-    thread = w.lab.job.thread
-    assert thread.isRunning()
-    w.close()
-    assert not thread.isRunning()
+    pid = w.lab.job.pid
+    assert process_exists(pid)
+    w.close()  # returns within a second (Stop, then SIGTERM, then SIGKILL)
+    assert not process_exists(pid)
     assert not w.lab.is_running() and not w.ctrl.worker_thread.isRunning()
 
 
@@ -295,19 +318,14 @@ def test_corrupt_file_is_a_message_not_a_crash(lab, qtbot, tmp_path):
     assert lab.state == "idle" and lab.status == "failed"
 
 
-def test_download_failure_shows_a_clear_message(lab, qtbot, monkeypatch, tmp_path):
-    def offline(url, timeout):
-        raise URLError("no network here")
-
-    monkeypatch.setattr(D, "_open_url", offline)
-    monkeypatch.setattr(D, "_torchvision_sources", lambda: (
-        ["https://mirror.invalid/"], [(f"{n}.gz", "0" * 32) for n in NAMES.values()]))
+def test_download_failure_shows_a_clear_message(lab, qtbot, tmp_path):
+    lab.child_prelude = hook("serve_offline")
     assert not lab.start()
     lab.download_button.click()
     job = lab.download_job
     assert job is not None and lab.download_progress.isVisibleTo(lab)
     assert not lab.start_button.isEnabled()
-    with qtbot.waitSignal(job.thread.finished, timeout=10_000):
+    with qtbot.waitSignal(job.ended, timeout=20_000):
         pass
     text = lab.message_text()
     assert text.startswith("Download failed") and "no network here" in text
@@ -318,33 +336,21 @@ def test_download_failure_shows_a_clear_message(lab, qtbot, monkeypatch, tmp_pat
     assert not any(raw.glob("*"))  # nothing half-written left behind
 
 
-def test_download_success_finds_the_data(lab, qtbot, monkeypatch, tmp_path):
-    import hashlib
-    import io
-
+def test_download_success_finds_the_data(lab, qtbot, tmp_path):
     src = tmp_path / "served"
     write_dataset(src, compress=True)
-    blobs = {p.name: p.read_bytes() for p in src.iterdir()}
-    monkeypatch.setattr(D, "FULL_COUNTS", {"train": 256, "test": 64})
-    monkeypatch.setattr(D, "_open_url",
-                        lambda url, timeout: io.BytesIO(blobs[url.rsplit("/", 1)[1]]))
-    monkeypatch.setattr(D, "_torchvision_sources", lambda: (
-        ["https://mirror.invalid/"],
-        [(name, hashlib.md5(blob).hexdigest()) for name, blob in blobs.items()]))
+    lab.child_prelude = hook("serve_folder", str(src))
     with qtbot.waitSignal(lab.download_button.clicked, timeout=1000):
         lab.download_button.click()
-    with qtbot.waitSignal(lab.download_job.thread.finished, timeout=10_000):
+    with qtbot.waitSignal(lab.download_job.ended, timeout=20_000):
         pass
     assert "downloaded" in lab.message_text()
     assert "app data folder" in lab.settings.located.text()
     assert not lab.download_button.isVisibleTo(lab)
 
 
-def test_out_of_memory_in_training_is_a_message(lab, qtbot, toy_dir, monkeypatch):
-    def oom(*args, **kwargs):
-        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-    monkeypatch.setattr(T, "_evaluate", oom)
+def test_out_of_memory_in_training_is_a_message(lab, qtbot, toy_dir):
+    lab.child_prelude = hook("fail_in_evaluate", "oom")
     configure(lab, toy_dir)
     run_to_end(qtbot, lab)
     text = lab.message_text()
@@ -352,14 +358,90 @@ def test_out_of_memory_in_training_is_a_message(lab, qtbot, toy_dir, monkeypatch
     assert lab.state == "idle" and lab.start_button.isEnabled()
 
 
-def test_unexpected_exception_in_training_is_a_message(lab, qtbot, toy_dir, monkeypatch):
-    def boom(*args, **kwargs):
-        raise ZeroDivisionError("a bug")
-
-    monkeypatch.setattr(T, "_evaluate", boom)
+def test_unexpected_exception_in_training_is_a_message(lab, qtbot, toy_dir):
+    lab.child_prelude = hook("fail_in_evaluate", "bug")
     configure(lab, toy_dir)
     run_to_end(qtbot, lab)
     assert lab.message_text() == "Training failed: ZeroDivisionError: a bug"
+
+
+# ---------------------------------------------------------------------------- the process
+
+
+def assert_survived(lab, qtbot, toy_dir, signame: str) -> None:
+    """The lab names the signal, keeps the first epoch's curves, and trains again."""
+    text = lab.message_text()
+    assert "The training process" in text and signame in text, text
+    assert "curves so far are kept" in text
+    assert lab.state == "idle" and lab.start_button.isEnabled() and lab.settings.isEnabled()
+    xs, _ = lab.plots.curves["val_loss"][0].getData()
+    assert len(xs) >= 1  # what arrived before the death is still drawn
+    lab.child_prelude = None
+    configure(lab, toy_dir, epochs=1)
+    run_to_end(qtbot, lab)
+    assert lab.history.finished is not None and not lab.message_text()
+
+
+def test_a_killed_training_process_is_named_and_start_works_again(lab, qtbot, toy_dir):
+    configure(lab, toy_dir, epochs=5000)
+    assert lab.start()
+    first_epoch(qtbot, lab)
+    pid = lab.job.pid
+    with qtbot.waitSignal(lab.trainingFinished, timeout=10_000):
+        os.kill(pid, signal.SIGKILL)
+    assert "killed (SIGKILL)" in lab.message_text()
+    assert not process_exists(pid)
+    assert_survived(lab, qtbot, toy_dir, "SIGKILL")
+
+
+def test_a_segfault_in_the_training_process_is_survived(lab, qtbot, toy_dir):
+    lab.child_prelude = hook("crash_in_evaluate", 4)  # after the first epoch's four
+    configure(lab, toy_dir, epochs=3)
+    run_to_end(qtbot, lab)
+    assert "crashed (SIGSEGV" in lab.message_text()
+    assert {r.epoch for r in lab.history.results} == {1}
+    assert_survived(lab, qtbot, toy_dir, "SIGSEGV")
+
+
+def test_the_window_process_never_imports_torch_and_the_child_never_imports_qt(
+        toy_dir, tmp_path):
+    """A real tiny lab run in a fresh window process (this test process has torch loaded by
+    other tests): afterwards, torch is not in its sys.modules; the child had torch and no
+    Qt."""
+    child_modules = tmp_path / "child-modules.txt"
+    script = f"""
+import sys
+sys.path.insert(0, {childhooks.TESTS!r})
+from PySide6.QtCore import QTimer
+from optgui.app import create_application
+from optgui.mainwindow import MainWindow
+from engine.process import Prelude
+app = create_application()
+w = MainWindow(use_settings=False)
+w.show()
+w.tabs.setCurrentWidget(w.lab)
+lab = w.lab
+lab.child_prelude = Prelude("childhooks", "record_modules", ({str(child_modules)!r},),
+                            path={childhooks.TESTS!r})
+s = lab.settings
+s.layers.setValue(2); s.width.setValue(16); s.batch_size.setValue(64); s.epochs.setValue(2)
+s.data_dir.setText({str(toy_dir)!r}); s.dataFolderChanged.emit()
+lab.trainingFinished.connect(app.quit)
+QTimer.singleShot(60_000, app.quit)
+assert lab.start(), lab.message_text()
+app.exec()
+print("epochs", len({{r.epoch for r in lab.history.results}}), "message", repr(lab.message_text()))
+print("torch-in-window", "torch" in sys.modules)
+w.close()
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert proc.returncode == 0, proc.stderr
+    assert "epochs 2 message ''" in proc.stdout, proc.stdout + proc.stderr
+    assert "torch-in-window False" in proc.stdout
+    child = set(child_modules.read_text().split())
+    assert "torch" in child  # it really was the child that trained
+    assert not {m for m in child if m.split(".")[0] in {"PySide6", "shiboken6", "pyqtgraph"}}
 
 
 # ---------------------------------------------------------------------------- exports

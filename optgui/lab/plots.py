@@ -57,8 +57,8 @@ class TrainingPlots:
     """Four metric plots (row 0) and the gradient-norm-by-layer plot (row 1) of one run."""
 
     def __init__(self, layout: pg.GraphicsLayout, optimizers: tuple[str, ...], n_linear: int):
-        self.optimizers = tuple(optimizers)
-        self.n_linear = n_linear
+        self.optimizers: tuple[str, ...] = ()
+        self.n_linear = 0
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, list[pg.PlotDataItem]] = {}
         # four plots in a row fit beside the settings in a 1024-pixel window: titles a
@@ -69,26 +69,46 @@ class TrainingPlots:
             plot.setTitle(title, size=TITLE_SIZE)
             _style(plot, "epoch", unit)
             self.plots[key] = plot
-            self.curves[key] = [
-                plot.plot([], [], pen=pg.mkPen(color(i), width=2), symbol="o", symbolSize=5,
-                          symbolBrush=color(i), symbolPen=None, name=name)
-                for i, name in enumerate(self.optimizers)
-            ]
+            self.curves[key] = []
         grad = layout.addPlot(row=1, col=0, colspan=len(PANELS))
         grad.setTitle("Gradient norm by layer (latest epoch; log scale)", size=TITLE_SIZE)
         _style(grad, "linear layer (input → output)", "‖∂loss/∂W‖ (mean over the epoch)")
         grad.setLogMode(x=False, y=True)
         grad.getAxis("left").enableAutoSIPrefix(False)
-        grad.getAxis("bottom").setTicks([[(k, str(k)) for k in range(1, n_linear + 1)]])
-        grad.setXRange(0.8, n_linear + 0.2, padding=0)
         # bottom right stays free: there the first layers' norms are tiny only on the left
-        grad.addLegend(offset=(-10, -10), labelTextSize="9pt")
+        self.legend = grad.addLegend(offset=(-10, -10), labelTextSize="9pt")
         self.plots["grad_norms"] = grad
-        self.curves["grad_norms"] = [
-            grad.plot([], [], pen=pg.mkPen(color(i), width=2), symbol="s", symbolSize=7,
-                      symbolBrush=color(i), symbolPen=None, name=name)
-            for i, name in enumerate(self.optimizers)
-        ]
+        self.curves["grad_norms"] = []
+        self.set_runs(optimizers, n_linear)
+
+    def set_runs(self, optimizers: tuple[str, ...], n_linear: int) -> None:
+        """Show no data, for these optimizers and this depth: the items of the optimizers
+        that remain are kept (creating a plot item costs milliseconds; a new run must not
+        stall the window), only missing ones are created and extra ones removed."""
+        optimizers = tuple(optimizers)
+        for key, curves in self.curves.items():
+            plot = self.plots[key]
+            grad = key == "grad_norms"
+            while len(curves) > len(optimizers):
+                plot.removeItem(curves.pop())
+            for i in range(len(curves), len(optimizers)):
+                curves.append(plot.plot(
+                    [], [], pen=pg.mkPen(color(i), width=2), symbol="s" if grad else "o",
+                    symbolSize=7 if grad else 5, symbolBrush=color(i), symbolPen=None,
+                    name=optimizers[i]))
+            for curve, name in zip(curves, optimizers, strict=True):
+                curve.setData([], [])
+                curve.opts["name"] = name
+        if optimizers != self.optimizers:
+            self.legend.clear()
+            for curve, name in zip(self.curves["grad_norms"], optimizers, strict=True):
+                self.legend.addItem(curve, name)
+        if n_linear != self.n_linear:
+            grad = self.plots["grad_norms"]
+            grad.getAxis("bottom").setTicks([[(k, str(k)) for k in range(1, n_linear + 1)]])
+            grad.setXRange(0.8, n_linear + 0.2, padding=0)
+        self.optimizers = optimizers
+        self.n_linear = n_linear
 
     def update(self, history: TrainingHistory) -> None:
         """Show everything ``history`` holds (cheap: only setData on existing items)."""

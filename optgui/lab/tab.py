@@ -6,14 +6,17 @@ plus the gradient norm of every layer on a log axis, which shows *why* plain SGD
 its first layers get gradients orders of magnitude smaller than its last.
 
 Data flows one way (``../shared/ARCHITECTURE.md``): the settings panel builds an immutable
-:class:`engine.training.TrainConfig`; a :class:`optgui.lab.worker.TrainingWorker` in its
-own QThread iterates ``engine.training.train`` and emits batches of frozen events; this tab
-feeds them to a :class:`engine.training.TrainingHistory` it owns and only calls ``setData``
-on plot items built once per run (:class:`optgui.lab.plots.TrainingPlots`). Slots do
-no heavy work, so the window's event loop stays responsive while training runs
-(``bench/bench_gui_latency.py`` measures it).
+:class:`engine.training.TrainConfig`; a :class:`optgui.lab.worker.ProcessJob` starts a
+child process (:mod:`engine.process`) that loads the data, iterates
+``engine.training.train`` and streams batches of frozen events back; this tab feeds them to
+a :class:`engine.training.TrainingHistory` it owns and only calls ``setData`` on plot items
+built once per run (:class:`optgui.lab.plots.TrainingPlots`). Slots do no heavy work, so
+the window's event loop stays responsive while training runs (``bench/bench_gui_latency.py``
+measures it).
 
-Nothing here imports torch: the worker does, when Start is pressed.
+Nothing in the window's process imports torch, ever: the child does. If the child dies (a
+segfault in a native library, the out-of-memory killer), the tab says so, keeps the curves
+it has, and Start works again.
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ from PySide6.QtWidgets import (
 from engine import parse_spec
 from engine.data import DataError, app_data_dir, find_dataset
 from engine.export import atomic_write
+from engine.process import (
+    Download,
+    DownloadDone,
+    DownloadProgress,
+    JobFailed,
+    Prelude,
+    Train,
+)
 from engine.training import (
     ACTIVATIONS,
     DEFAULT_OPTIMIZERS,
@@ -71,7 +82,7 @@ from engine.training import (
     with_default_lr,
 )
 from optgui.lab.plots import BACKGROUND, PANELS, TrainingPlots, color
-from optgui.lab.worker import DownloadWorker, TrainingWorker, WorkerHandle
+from optgui.lab.worker import ProcessJob
 from optgui.playground.plots import png_bytes
 from optgui.widgets import NumberSpinBox, swatch_icon
 
@@ -433,8 +444,8 @@ class LabTab(QWidget):
     trainingFinished = Signal()
     # Re-emitted in the GUI thread from the current worker: wait on these, not on the
     # worker's own signals, whose direct receivers would run in the worker thread.
-    workerPaused = Signal(bool)  # the worker really is (no longer) blocked in a pause
-    workerFinished = Signal()  # the worker's run() returned
+    workerPaused = Signal(bool)  # the child acknowledged a pause (True) or a resume (False)
+    workerFinished = Signal()  # the training process has ended (normally or not)
     messageShown = Signal(str)
 
     def __init__(self, parent=None) -> None:
@@ -442,8 +453,10 @@ class LabTab(QWidget):
         self.history = TrainingHistory()
         self.state = "idle"
         self.generation = 0
-        self.job: WorkerHandle | None = None
-        self.download_job: WorkerHandle | None = None
+        self.job: ProcessJob | None = None
+        self.download_job: ProcessJob | None = None
+        # called in each child process before its job (tests inject failures with it)
+        self.child_prelude: Prelude | None = None
         self.plots: TrainingPlots | None = None
         self._stream_x: list[list[float]] = []
         self._stream_y: list[list[float]] = []
@@ -562,23 +575,37 @@ class LabTab(QWidget):
         layout.addLayout(right, 1)
 
     def _rebuild_plots(self, labels, n_linear: int, epochs: int) -> None:
-        """Create the plot items once per run (later updates only call setData)."""
-        self.graphics.ci.clear()
-        self.plots = TrainingPlots(self.graphics.ci, tuple(labels), n_linear)
+        """Set the plots up for a run: built once, then reused (a new run keeps the items
+        of the optimizers that remain; later updates only call setData)."""
+        labels = tuple(labels)
+        if self.plots is None:
+            self._build_plots(labels, n_linear)
+        else:
+            self.plots.set_runs(labels, n_linear)
+        loss = self.plots.plots["train_loss"]
+        while len(self._stream_curves) > len(labels):
+            loss.removeItem(self._stream_curves.pop())
+        for i in range(len(self._stream_curves), len(labels)):
+            curve = loss.plot([], [], pen=pg.mkPen(color(i), width=1.2))
+            curve.setZValue(-1)  # under the epoch dots
+            self._stream_curves.append(curve)
+        for curve in self._stream_curves:
+            curve.setData([], [])
         # the whole run's epochs from the start: the x axes never change while curves grow
         # (re-laying out axes is most of a repaint's cost), and the run's length is visible
         for key, _, _ in PANELS:
             self.plots.plots[key].setXRange(0, max(epochs, 1), padding=0.02)
+        self._stream_x = [[] for _ in labels]
+        self._stream_y = [[] for _ in labels]
+
+    def _build_plots(self, labels, n_linear: int) -> None:
+        self.plots = TrainingPlots(self.graphics.ci, tuple(labels), n_linear)
+        for key, _, _ in PANELS:
             self.plots.plots[key].getViewBox().enableAutoRange(axis="x", enable=False)
         loss = self.plots.plots["train_loss"]
         # a short title: a long one sets the least width of the whole row of plots
         loss.titleLabel.setToolTip("The line follows every few batches; the dots are the "
                                    "epoch means")
-        self._stream_curves = [
-            loss.plot([], [], pen=pg.mkPen(color(i), width=1.2)) for i in range(len(labels))
-        ]
-        for curve in self._stream_curves:
-            curve.setZValue(-1)  # under the epoch dots
         # y range set by _fit_loss_range (a spike in the first batches would flatten the rest)
         loss.getViewBox().enableAutoRange(axis="y", enable=False)
         # pyqtgraph draws grids as translucent lines from the axes, over the whole view, on
@@ -592,8 +619,6 @@ class LabTab(QWidget):
             line = pg.InfiniteLine(pos=decade, angle=0, movable=False, pen=pg.mkPen(GRID_COLOR))
             line.setZValue(-10)
             grad.addItem(line, ignoreBounds=True)
-        self._stream_x = [[] for _ in labels]
-        self._stream_y = [[] for _ in labels]
         # the grad-norm legend names the colours; the four metric plots share them
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
@@ -617,21 +642,24 @@ class LabTab(QWidget):
 
     def toggle_download(self) -> None:
         if self.download_job is not None:
-            self.download_job.worker.stop()
+            self.download_job.stop()
             self.download_button.setEnabled(False)
             return
         self.start_download()
 
     def start_download(self, root: str | None = None) -> None:
-        """Download into ``root`` (default: the app's data folder) in a worker thread."""
+        """Download into ``root`` (default: the app's data folder) in a child process (the
+        download takes its mirrors and checksums from torchvision)."""
         if self.download_job is not None:
             return
-        worker = DownloadWorker(root)
-        job = WorkerHandle(worker, "optgui-download", self)
-        worker.progress.connect(self._download_progress)
-        worker.succeeded.connect(self._download_succeeded)
-        worker.failed.connect(self._download_failed)
-        job.thread.finished.connect(self._download_ended)
+        job = ProcessJob(0, Download(root), self.child_prelude, self)
+        job.events.connect(self._download_events)
+        job.ended.connect(self._download_ended)
+        try:
+            job.start()
+        except OSError as exc:
+            self.show_message(f"Download failed: could not start a process: {exc}")
+            return
         self.download_job = job
         self.download_button.setText("Cancel download")
         self.download_button.setVisible(True)
@@ -639,7 +667,19 @@ class LabTab(QWidget):
         self.download_progress.show()
         self.start_button.setEnabled(False)
         self.show_message("Downloading Fashion-MNIST (about 30 MB)…", error=False)
-        job.start()
+
+    @Slot(int, object)
+    def _download_events(self, _generation: int, events: tuple) -> None:
+        for ev in events:
+            if isinstance(ev, DownloadProgress):
+                self._download_progress(ev.done, ev.total, ev.name)
+            elif isinstance(ev, DownloadDone):
+                self._download_succeeded(ev.where)
+            elif isinstance(ev, JobFailed):
+                text = ev.message.removeprefix("Data problem: ").removeprefix(
+                    "Training failed: ")
+                self._download_failed(text if ev.category == "cancelled"
+                                      else f"Download failed: {text}")
 
     @Slot(int, int, str)
     def _download_progress(self, done: int, total: int, name: str) -> None:
@@ -656,8 +696,10 @@ class LabTab(QWidget):
     def _download_failed(self, message: str) -> None:
         self.show_message(message, error=True, offer_download=True)
 
-    @Slot()
-    def _download_ended(self) -> None:
+    @Slot(int, str)
+    def _download_ended(self, _generation: int, status: str) -> None:
+        if status:
+            self._download_failed(f"Download failed: the download process {status}.")
         self.download_job = None
         self.download_progress.hide()
         self.download_button.setText("Download Fashion-MNIST")
@@ -725,28 +767,25 @@ class LabTab(QWidget):
         self._rebuild_plots(config.labels, config.n_linear, config.epochs)
         self.summary.setText(SUMMARY_HINT)
         self.progress.setValue(0)
-        self.set_status("loading data and torch…", percent=False)
-        worker = TrainingWorker(self.generation, config)
-        job = WorkerHandle(worker, "optgui-training", self)
-        worker.events.connect(self._on_events)
-        worker.failed.connect(self._on_failed)
-        worker.pausedChanged.connect(self._on_worker_paused)
-        worker.finished.connect(self._on_worker_finished)
-        job.thread.finished.connect(self._on_thread_finished)
+        self.set_status("starting the training process (torch, data)…", percent=False)
+        job = ProcessJob(self.generation, Train(config), self.child_prelude, self)
+        job.events.connect(self._on_events)
+        job.pausedChanged.connect(self._on_worker_paused)
+        job.ended.connect(self._on_job_ended)
+        try:
+            job.start()
+        except OSError as exc:
+            self.show_message(f"Could not start the training process: {exc}")
+            self.set_status("failed")
+            return False
         self.job = job
         self._set_state("running")
-        job.start()
         return True
 
     @Slot(int, bool)
     def _on_worker_paused(self, generation: int, paused: bool) -> None:
         if generation == self.generation:
             self.workerPaused.emit(paused)
-
-    @Slot(int)
-    def _on_worker_finished(self, generation: int) -> None:
-        if generation == self.generation:
-            self.workerFinished.emit()
 
     def toggle_pause(self) -> None:
         if self.state == "running":
@@ -756,25 +795,25 @@ class LabTab(QWidget):
 
     def pause(self) -> None:
         if self.job is not None and self.state == "running":
-            self.job.worker.pause()
+            self.job.pause()
             self._set_state("paused")
             self.set_status("paused")
 
     def resume(self) -> None:
         if self.job is not None and self.state == "paused":
             self._rate.clear()  # the pause must not count as slow training
-            self.job.worker.resume()
+            self.job.resume()
             self._set_state("running")
 
     def stop(self) -> None:
         if self.job is not None and self.state in ("running", "paused"):
-            self.job.worker.stop()
-            self.job.worker.resume()
+            self.job.stop()
             self._set_state("stopping")
             self.set_status("stopping…")
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Stop any training or download and wait for the threads (the window is closing)."""
+    def shutdown(self, timeout_ms: int = 1000) -> bool:
+        """End any training or download process now and wait for it (the window is
+        closing): True once no child process is left."""
         ok = True
         for job in (self.job, self.download_job):
             if job is not None:
@@ -812,6 +851,9 @@ class LabTab(QWidget):
                                   f"the others go on.", error=False)
             elif isinstance(ev, Finished):
                 self._finished(ev)
+            elif isinstance(ev, JobFailed):
+                self.show_message(ev.message, offer_download=ev.category == "data")
+                self.set_status("failed")
         if last_batch is not None:
             self._show_progress(last_batch)
             self._mark_dirty(("stream",))
@@ -931,19 +973,22 @@ class LabTab(QWidget):
                                 f"samples/s")
 
     @Slot(int, str)
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation == self.generation:
-            self.show_message(message, offer_download=message.startswith("Data problem"))
-            self.set_status("failed")
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
+    def _on_job_ended(self, generation: int, status: str) -> None:
+        if generation != self.generation:
+            return
         self.job = None
-        if self.state == "stopping" and self.history.finished is None:
+        if status:  # the process died: say so, keep the curves
+            done = len({r.epoch for r in self.history.results})
+            self.show_message(
+                f"The training process {status}. The curves so far are kept "
+                f"({done} epoch(s)); press Start to train again.")
+            self.set_status("the training process ended unexpectedly")
+        elif self.state == "stopping" and self.history.finished is None:
             self.set_status("Stopped")
         self._set_state("idle")
         self._finish_pending = True  # trainingFinished once the last curves are drawn
         self._mark_dirty(("summary",))
+        self.workerFinished.emit()
 
     # ------------------------------------------------------------------ exports
     def _ask_path(self, title: str, name: str, filters: str) -> str | None:

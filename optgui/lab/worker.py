@@ -1,228 +1,178 @@
-"""The lab's background work: training and downloading, each in its own QThread.
+"""The lab's background work, seen from the GUI thread: a child process per job.
 
-The recipe is superqt's generator worker: a parentless QObject moved to a QThread; its
-``run`` slot advances an ``engine`` iterator, checks the abort and pause flags between
-events, and emits what the iterator yielded. Why this shape:
+Training and downloading run in a child process (:mod:`engine.process`): torch and its
+native libraries never load into the window's process, so a crash there ends the child and
+the window says so. :class:`ProcessJob` starts one child for one job and turns what the
+child streams into Qt signals in the GUI thread:
 
-* **Batched emits.** With a tiny data set the training iterator yields thousands of events a
-  second; one signal each would flood the GUI's event queue. Events are collected and sent
-  as a tuple at most every :data:`EMIT_INTERVAL` seconds (the last batch always goes out),
-  so the window receives ≤ ~30 signals a second whatever the speed of training.
-* **Stop within a second.** ``engine.training.train`` checks ``should_stop`` before every
-  batch round and between evaluations; the worker passes its abort flag, so a Stop is seen
-  after at most one batch round of every optimizer.
-* **Pause** is the worker's business (the engine stays a plain iterator): between two events
-  it waits on a condition that Resume or Stop wakes, without burning CPU.
-* **Errors become a signal** carrying a readable one-line message (a missing or corrupt file
-  names the file; an out-of-memory error says what to try); the thread then ends normally.
-* Every run has a ``generation`` number, carried by its signals, so the tab can drop
-  anything a previous run still had in flight.
-
-torch is imported only inside :meth:`TrainingWorker.run` (through ``engine.training.train``),
-i.e. in the worker thread when the user presses Start, never at app start-up.
+* **A reader thread** (plain Python, no Qt) blocks on the child's pipe and queues the lists
+  of events it receives. It wakes the GUI thread with one queued signal per non-empty
+  queue, never one per message.
+* **Delivery in slices.** The GUI thread takes at most :data:`MAX_EVENTS_PER_SLICE` events per
+  turn of the event loop and comes back for the rest on the next turn, so a backlog (after
+  the window was busy, say) never stalls it; the child itself sends ≤ 30 lists a second.
+* **Commands** (Pause, Resume, Stop) are messages to the child; the child acknowledges a
+  pause with a ``JobPaused`` event when it really is blocked.
+* **The end** is always one ``ended(generation, status)`` signal, after every event:
+  ``status`` is "" when the child ended normally, else what happened to it in words
+  ("killed (SIGKILL): perhaps the system ran out of memory").
+* Every job has a ``generation`` number, carried by its signals, so the tab can drop
+  anything a previous job still had in flight.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-import traceback
+from collections import deque
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from engine.data import DataError
+from engine.process import ChildJob, JobPaused, Pause, Prelude, Resume, Stop, launch
 
-EMIT_INTERVAL = 1.0 / 30.0  # seconds between event batches (≤ 30 signals a second)
-PROGRESS_INTERVAL = 0.1  # seconds between download progress signals
-
-
-def training_error_message(exc: BaseException) -> str:
-    """One readable line (plus advice) for an exception raised while training."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, DataError):
-        return f"Data problem: {text}"
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return (f"Training ran out of memory ({text}). Try a smaller batch size, a narrower "
-                f"or shallower network, fewer optimizers, or a training subset.")
-    if isinstance(exc, ValueError):
-        return f"Invalid setting: {text}"
-    return f"Training failed: {type(exc).__name__}: {text}"
+MAX_EVENTS_PER_SLICE = 400  # events handed to the tab per turn of the event loop
+STOP_TIMEOUT_MS = 3000  # a stopped child that has not ended by then is terminated
+_END = object()
 
 
-class TrainingWorker(QObject):
-    """Runs one training (``engine.training.train``) in a worker thread.
+class ProcessJob(QObject):
+    """One job (``engine.process.Train`` or ``Download``) in a child process.
 
-    Signals carry the generation number first: ``events(gen, tuple_of_events)``,
-    ``failed(gen, message)``, ``finished(gen)`` (always the last signal, after success,
-    stop or failure).
+    ``events(generation, tuple_of_events)`` in the GUI thread as they arrive;
+    ``pausedChanged(generation, paused)`` when the child acknowledges a pause or resume;
+    ``ended(generation, status)`` last.
     """
 
     events = Signal(int, object)
-    pausedChanged = Signal(int, bool)  # the worker really is (no longer) waiting
-    failed = Signal(int, str)
-    finished = Signal(int)
+    pausedChanged = Signal(int, bool)
+    ended = Signal(int, str)
+    _wake = Signal()
 
-    def __init__(self, generation: int, config: Any, data: Any = None) -> None:
-        super().__init__()  # parentless, so it can be moved to another thread
+    def __init__(self, generation: int, command: Any, prelude: Prelude | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.generation = generation
-        self.config = config
-        self.data = data
-        self._stop = threading.Event()
-        self._cond = threading.Condition()
-        self._paused = False
+        self.command = command
+        self.prelude = prelude
+        self.child: ChildJob | None = None
+        self._queue: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self._reader: threading.Thread | None = None
         self._waiting = False
+        self._done = False
+        self._stop_sent = False
+        self._wake.connect(self._drain)
 
-    # -- called from the GUI thread ------------------------------------------------------
-    def stop(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+    # -- control (GUI thread) --------------------------------------------------------------
+    def start(self) -> None:
+        """Start the child (raises OSError if it cannot be started)."""
+        self.child = launch(self.command, self.prelude)
+        self._reader = threading.Thread(target=self._read, name="optgui-job-reader",
+                                        daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None
 
     def pause(self) -> None:
-        with self._cond:
-            self._paused = True
+        self._send(Pause())
 
     def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
-
-    def is_paused(self) -> bool:
-        return self._paused
-
-    def is_waiting(self) -> bool:
-        """True while the worker is blocked in a pause (the generator is not advanced)."""
-        return self._waiting
-
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    # -- runs in the worker thread -------------------------------------------------------
-    def _wait_while_paused(self) -> None:
-        with self._cond:
-            if not self._paused or self._stop.is_set():
-                return
-            self._waiting = True
-        self.pausedChanged.emit(self.generation, True)
-        with self._cond:
-            while self._paused and not self._stop.is_set():
-                self._cond.wait(0.25)
-            self._waiting = False
-        self.pausedChanged.emit(self.generation, False)
-
-    @Slot()
-    def run(self) -> None:
-        gen = self.generation
-        pending: list[Any] = []
-        events = None
-        try:
-            from engine.training import Finished, train
-
-            events = train(self.config, self.data, should_stop=self._stop.is_set)
-            last_emit = time.monotonic()
-            for event in events:
-                pending.append(event)
-                now = time.monotonic()
-                if isinstance(event, Finished) or now - last_emit >= EMIT_INTERVAL:
-                    self.events.emit(gen, tuple(pending))
-                    pending, last_emit = [], now
-                if self._paused:
-                    if pending:
-                        self.events.emit(gen, tuple(pending))
-                        pending = []
-                    self._wait_while_paused()
-                    last_emit = time.monotonic()
-            if pending:
-                self.events.emit(gen, tuple(pending))
-        except Exception as exc:  # noqa: BLE001 - any failure becomes a message, not a crash
-            if not isinstance(exc, (ValueError, MemoryError, DataError)):
-                traceback.print_exc()  # a bug, not a user error: keep the trace for reports
-            if pending:
-                self.events.emit(gen, tuple(pending))
-            self.failed.emit(gen, training_error_message(exc))
-        finally:
-            if events is not None:
-                events.close()  # restores torch's thread count if the run set it
-            self.finished.emit(gen)
-
-
-class DownloadWorker(QObject):
-    """Downloads Fashion-MNIST (``engine.data.download_fashion_mnist``) in a worker thread.
-
-    ``progress(done_bytes, total_bytes, file_name)`` at most every 0.1 s; then either
-    ``succeeded(folder_text)`` or ``failed(message)``; ``finished()`` last.
-    """
-
-    progress = Signal(int, int, str)
-    succeeded = Signal(str)
-    failed = Signal(str)
-    finished = Signal()
-
-    def __init__(self, root: str | None = None) -> None:
-        super().__init__()
-        self.root = root
-        self._stop = threading.Event()
-        self._last = 0.0
+        self._send(Resume())
 
     def stop(self) -> None:
-        self._stop.set()
+        """Ask the job to end; a child that does not end in time is terminated."""
+        if self._stop_sent or self._done:
+            return
+        self._stop_sent = True
+        self._send(Stop())
+        QTimer.singleShot(STOP_TIMEOUT_MS, self._terminate_if_alive)
 
-    def _progress(self, done: int, total: int, name: str) -> None:
-        now = time.monotonic()
-        if now - self._last >= PROGRESS_INTERVAL or (total and done >= total):
-            self._last = now
-            self.progress.emit(int(done), int(total), name)
-
-    @Slot()
-    def run(self) -> None:
-        from engine import data as D
-
-        try:
-            location = D.download_fashion_mnist(self.root, self._progress, self._stop.is_set)
-            self.succeeded.emit(location.describe())
-        except D.DownloadCancelled:
-            self.failed.emit("Download cancelled; nothing was kept.")
-        except D.DataError as exc:
-            self.failed.emit(f"Download failed: {exc}")
-        except Exception as exc:  # noqa: BLE001 - e.g. torchvision missing, disk full
-            self.failed.emit(f"Download failed: {type(exc).__name__}: {exc}")
-        finally:
-            self.finished.emit()
-
-
-class WorkerHandle(QObject):
-    """Owns a QThread and the parentless worker moved into it (the standard recipe).
-
-    ``worker.finished -> thread.quit``, ``thread.finished -> worker.deleteLater``. The
-    handle keeps Python references to both until the thread has ended, and :meth:`shutdown`
-    asks the worker to stop and waits for the thread, so closing the window never leaves
-    a QThread running.
-    """
-
-    def __init__(self, worker: QObject, name: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.worker = worker
-        self.thread = QThread()
-        self.thread.setObjectName(name)
-        worker.moveToThread(self.thread)
-        self.thread.started.connect(worker.run)
-        # direct: quit() is thread-safe, and a queued call would never run while the GUI
-        # thread is blocked in shutdown()'s wait()
-        worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        self.thread.finished.connect(worker.deleteLater)
-
-    def start(self) -> None:
-        self.thread.start()
+    def is_waiting(self) -> bool:
+        """True while the child has acknowledged a pause (the job is blocked)."""
+        return self._waiting
 
     def is_running(self) -> bool:
-        return self.thread.isRunning()
+        """True until ``ended`` has been emitted."""
+        return self.child is not None and not self._done
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Stop the worker and wait for its thread; True if it has ended."""
-        if not self.thread.isRunning():
+    def shutdown(self, timeout_ms: int = 1000) -> bool:
+        """End the child now (Stop, then SIGTERM, then SIGKILL) and wait for it; the window
+        is closing. True once the process is gone."""
+        if self.child is None:
             return True
-        self.worker.stop()
-        if hasattr(self.worker, "resume"):
-            self.worker.resume()
-        return bool(self.thread.wait(timeout_ms))
+        self._stop_sent = True
+        self.child.shutdown(grace=max(0.0, timeout_ms / 1000.0 - 0.4))
+        if self._reader is not None:
+            self._reader.join(1.0)
+        self._drain_all()
+        return not self.child.is_alive()
+
+    def _send(self, command: Any) -> None:
+        if self.child is not None and not self._done:
+            self.child.send(command)
+
+    @Slot()
+    def _terminate_if_alive(self) -> None:
+        if self.child is not None and self.child.is_alive():
+            self.child.proc.terminate()
+
+    # -- the reader thread -----------------------------------------------------------------
+    def _read(self) -> None:
+        assert self.child is not None
+        for batch in self.child.batches():
+            self._put(batch)
+        self._put([_END])
+
+    def _put(self, items: list) -> None:
+        with self._lock:
+            self._queue.extend(items)
+            wake = not self._wake_pending
+            self._wake_pending = True
+        if wake:
+            self._wake.emit()  # queued to the GUI thread
+
+    # -- delivery (GUI thread) -------------------------------------------------------------
+    @Slot()
+    def _drain(self) -> None:
+        with self._lock:
+            n = min(len(self._queue), MAX_EVENTS_PER_SLICE)
+            items = [self._queue.popleft() for _ in range(n)]
+            more = bool(self._queue)
+            self._wake_pending = more
+        if more:
+            QTimer.singleShot(0, self._drain)
+        self._deliver(items)
+
+    def _drain_all(self) -> None:
+        with self._lock:
+            items = list(self._queue)
+            self._queue.clear()
+        self._deliver(items)
+
+    def _deliver(self, items: list) -> None:
+        end = False
+        events = []
+        for item in items:
+            if item is _END:
+                end = True
+                continue
+            events.append(item)
+            if isinstance(item, JobPaused):
+                self._waiting = item.paused
+        if events and not self._done:
+            self.events.emit(self.generation, tuple(events))
+            for ev in events:
+                if isinstance(ev, JobPaused):
+                    self.pausedChanged.emit(self.generation, ev.paused)
+        if end and not self._done:
+            self._done = True
+            self._waiting = False
+            assert self.child is not None
+            self.child.wait()
+            self.child.close()
+            status = "" if self._stop_sent and self.child.proc.returncode == -15 \
+                and not self.child.ended_cleanly else self.child.exit_status()
+            self.ended.emit(self.generation, status)
