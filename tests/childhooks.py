@@ -8,8 +8,6 @@ change the child the same way, from inside. Each is named by a test as
 from __future__ import annotations
 
 import io
-import os
-import signal
 import sys
 from pathlib import Path
 

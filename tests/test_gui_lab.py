@@ -456,7 +456,7 @@ def test_export_csv_and_pngs(lab, qtbot, toy_dir, tmp_path, dialogs):
     assert text == metrics_csv(lab.history.results, 3)  # the CLI's writer, same columns
     rows = list(csv.DictReader(text.splitlines()))
     assert tuple(rows[0])[:len(CSV_COLUMNS)] == CSV_COLUMNS
-    assert list(rows[0])[-3:] == ["grad_norm_1", "grad_norm_2", "grad_norm_3"]
+    assert list(rows[0])[-4:] == ["grad_norm_1", "grad_norm_2", "grad_norm_3", "note"]
     assert len(rows) == 8 and {r["optimizer"] for r in rows} == set(COURSE_LABELS)
 
     assert lab.export_all_png(tmp_path / "png")

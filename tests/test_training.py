@@ -454,12 +454,50 @@ def test_history_and_csv(toy, tmp_path):
     assert epochs == [1, 2] and len(accs) == 2
     rows = list(csv.reader(history.csv_text().splitlines()))
     assert rows[0] == ["optimizer", "epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                       "grad_norm_1", "grad_norm_2", "grad_norm_3"]
+                       "grad_norm_1", "grad_norm_2", "grad_norm_3", "note"]
+    assert all(r[-1] == "" for r in rows[1:])  # every number finite: nothing to note
     assert [r[:2] for r in rows[1:]] == [["sgd(lr=0.01)", "1"], ["adam(lr=0.01)", "1"],
                                          ["sgd(lr=0.01)", "2"], ["adam(lr=0.01)", "2"]]
     assert float(rows[-1][5]) == history.last("adam(lr=0.01)").val_acc
     # no results yet (stopped at once): still a header with one column per layer
-    assert T.metrics_csv([], 3).strip().endswith("grad_norm_3")
+    assert T.metrics_csv([], 3).strip().endswith("grad_norm_3,note")
+
+
+def test_csv_keeps_a_diverged_optimizer_and_notes_what_is_not_finite(toy):
+    history = TrainingHistory()
+    for e in train(tiny(epochs=2, log_every=1, activation="relu",
+                        optimizers=("adam", DIVERGING)), toy):
+        history.add(e)
+    rows = list(csv.DictReader(history.csv_text().splitlines()))
+    gone = [r for r in rows if r["optimizer"] == DIVERGING]
+    assert len(gone) == 1, rows  # today's CSV had no row for it at all
+    assert gone[0]["epoch"] == "1" and gone[0]["train_loss"] == ""
+    assert gone[0]["note"].startswith("diverged in epoch 1 at batch round")
+    assert "NaN/inf" in gone[0]["note"]
+    assert [(r["optimizer"], r["epoch"]) for r in rows] == [
+        ("adam(lr=0.01)", "1"), (DIVERGING, "1"), ("adam(lr=0.01)", "2")]
+    # a row whose gradient norm overflowed says so instead of a silent "inf"
+    r = history.results[0]
+    overflowed = dataclasses.replace(r, grad_norms=(math.inf,) + r.grad_norms[1:])
+    row = next(csv.DictReader(T.metrics_csv([overflowed], 3).splitlines()))
+    assert row["grad_norm_1"] == "inf" and row["note"] == "not finite: grad_norm_1 is inf"
+
+
+def test_elapsed_and_speed_leave_out_the_time_the_consumer_holds_an_event(toy):
+    """A paused lab holds the generator at a yield: that is not training time."""
+    hold = 1.0
+    t0 = time.perf_counter()
+    events = []
+    for e in train(tiny(epochs=2), toy):
+        events.append(e)
+        if isinstance(e, BatchProgress) and len(events) < 4:
+            time.sleep(hold)  # the consumer pauses here (e.g. the lab's Pause)
+    wall = time.perf_counter() - t0
+    done = events[-1]
+    assert done.elapsed <= wall - hold  # at least the held second is left out
+    batches = [e for e in events if isinstance(e, BatchProgress)]
+    assert all(b.elapsed < done.elapsed + 1e-9 for b in batches)
+    assert done.samples_per_second == pytest.approx(done.samples_done / done.elapsed)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -560,7 +598,9 @@ def test_cli_reports_divergence_and_continues(toy_dir, tmp_path, capsys):
     assert code == 0
     assert f"{DIVERGING}: diverged" in captured.err
     rows = list(csv.DictReader((tmp_path / "m.csv").open()))
-    assert [r["optimizer"] for r in rows] == ["adam(lr=0.01)"] * 2
+    # the diverged optimizer keeps a row saying so (issue 8: it used to vanish)
+    assert [r["optimizer"] for r in rows] == [DIVERGING] + ["adam(lr=0.01)"] * 2
+    assert rows[0]["note"].startswith("diverged in epoch 1") and rows[0]["val_loss"] == ""
 
 
 def test_cli_is_wired_into_main_py(toy_dir, tmp_path):

@@ -50,7 +50,7 @@ class BatchProgress:
     samples_done: int
     samples_total: int
     samples_per_second: float
-    elapsed: float  # seconds since training started (data loading excluded)
+    elapsed: float  # seconds of training (data loading and pauses excluded)
 
     @property
     def epoch_progress(self) -> float:

@@ -109,10 +109,51 @@ def train(
     before anything runs, so bad settings fail fast with a ValueError.
     """
     specs = config.run_specs()
-    return _run(config, specs, data, should_stop or (lambda: False))
+    clock = _RunClock()
+    return _without_consumer_time(_run(config, specs, data, should_stop or (lambda: False),
+                                       clock), clock)
 
 
-def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEvent]:
+class _RunClock:
+    """Seconds of training since :meth:`start`, without the time the consumer held an event.
+
+    A consumer that pauses (the lab's Pause, a slow terminal) keeps the generator suspended
+    at a ``yield``; that time is not training, so ``elapsed`` and samples/s leave it out
+    (a 4 s pause no longer turns 54,000 samples/s into 30,000)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.held = 0.0
+        self._since: float | None = None
+
+    def start(self) -> None:
+        self.t0, self.held = time.perf_counter(), 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0 - self.held
+
+    def hold(self) -> None:
+        self._since = time.perf_counter()
+
+    def release(self) -> None:
+        if self._since is not None:
+            self.held += time.perf_counter() - self._since
+            self._since = None
+
+
+def _without_consumer_time(events: Iterator[TrainingEvent],
+                           clock: _RunClock) -> Iterator[TrainingEvent]:
+    try:
+        for event in events:
+            clock.hold()
+            yield event
+            clock.release()
+    finally:
+        events.close()
+
+
+def _run(config: TrainConfig, specs, data, should_stop,
+         clock: _RunClock) -> Iterator[TrainingEvent]:
     import torch
     import torch.nn.functional as F
 
@@ -159,10 +200,10 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
         diverged: list[str] = []
         samples_done = 0
         gen = torch.Generator().manual_seed(config.seed)
-        t0 = time.perf_counter()
+        clock.start()
 
         def finished(stopped: bool, epochs_done: int) -> Finished:
-            elapsed = time.perf_counter() - t0
+            elapsed = clock.elapsed()
             return Finished(stopped, epochs_done, samples_done, elapsed,
                             samples_done / elapsed if elapsed > 0 else 0.0, tuple(diverged))
 
@@ -204,7 +245,8 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
                         win_sum[i] += batch_loss
                         correct[i] += (out.argmax(1) == yb).sum()
                         gn_sum[i] += torch.stack(
-                            [torch.linalg.vector_norm(w.grad) for w in weights[i]]).double()
+                            [torch.linalg.vector_norm(w.grad, dtype=torch.float64)  # no inf
+                             for w in weights[i]])
                     if adapter[i]:
                         opt.step(_closure(model, opt, xb, yb))
                     else:
@@ -221,7 +263,7 @@ def _run(config: TrainConfig, specs, data, should_stop) -> Iterator[TrainingEven
                         if active[i] and not math.isfinite(window[i]):
                             yield mark_diverged(i, epoch, b + 1, "the training loss")
                         losses.append(window[i] if active[i] else math.nan)
-                    elapsed = time.perf_counter() - t0
+                    elapsed = clock.elapsed()
                     yield BatchProgress(
                         epoch=epoch, batch=b + 1, batches_per_epoch=bpe, losses=tuple(losses),
                         samples_done=samples_done, samples_total=samples_total,
@@ -351,23 +393,43 @@ class TrainingHistory:
         return rows[-1] if rows else None
 
     def csv_text(self) -> str:
-        return metrics_csv(self.results, self.n_linear)
+        return metrics_csv(self.results, self.n_linear, self.diverged)
 
 
 CSV_COLUMNS = ("optimizer", "epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+NOTE_COLUMN = "note"  # last: why a row has no numbers, or which of its numbers are not finite
 
 
-def metrics_csv(results: Iterable[EpochResult], n_linear: int | None = None) -> str:
-    """Header + one row per optimizer and epoch; ``grad_norm_1`` is the first layer."""
-    results = list(results)
+def metrics_csv(results: Iterable[EpochResult], n_linear: int | None = None,
+                diverged: Iterable[Diverged] = ()) -> str:
+    """Header + one row per optimizer and epoch; ``grad_norm_1`` is the first layer.
+
+    A diverged optimizer keeps its rows, plus one for the epoch where it diverged (empty
+    numbers, the reason in ``note``), ordered by epoch and optimizer like the others. A
+    NaN or infinite number is never silent: ``note`` names the columns that hold one.
+    """
+    results, diverged = list(results), list(diverged)
     if n_linear is None:
         n_linear = max((len(r.grad_norms) for r in results), default=0)
+    grad_columns = tuple(f"grad_norm_{k}" for k in range(1, n_linear + 1))
+    rows: list[tuple[tuple[int, int, int], list]] = []
+    for r in results:
+        values = dict(zip(CSV_COLUMNS[2:], (r.train_loss, r.train_acc, r.val_loss, r.val_acc),
+                          strict=True)) | dict(zip(grad_columns, r.grad_norms, strict=False))
+        bad = [f"{name} is {v!r}" for name, v in values.items() if not math.isfinite(v)]
+        note = f"not finite: {', '.join(bad)}" if bad else ""
+        rows.append(((r.epoch, r.index, 0), [r.optimizer, r.epoch,
+                                             *(repr(v) for v in values.values()), note]))
+    for d in diverged:
+        note = (f"diverged in epoch {d.epoch} at batch round {d.batch}: {d.reason}; "
+                f"no metrics from then on")
+        rows.append(((d.epoch, d.index, 1), [d.optimizer, d.epoch,
+                                             *([""] * (4 + n_linear)), note]))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS + tuple(f"grad_norm_{k}" for k in range(1, n_linear + 1)))
-    for r in results:
-        writer.writerow([r.optimizer, r.epoch, repr(r.train_loss), repr(r.train_acc),
-                         repr(r.val_loss), repr(r.val_acc), *(repr(g) for g in r.grad_norms)])
+    writer.writerow(CSV_COLUMNS + grad_columns + (NOTE_COLUMN,))
+    for _, row in sorted(rows, key=lambda item: item[0]):
+        writer.writerow(row)
     return buf.getvalue()
 
 

@@ -78,7 +78,6 @@ from engine.training import (
     TrainingStarted,
     check_trainable,
     format_duration,
-    metrics_csv,
     with_default_lr,
 )
 from optgui.lab.plots import BACKGROUND, PANELS, TrainingPlots, color
@@ -1006,7 +1005,7 @@ class LabTab(QWidget):
 
     def export_csv(self, path: str | os.PathLike | None = None) -> bool:
         """The metrics CSV, same columns as ``main.py train --csv``."""
-        if not self.history.results:
+        if not self.history.results and not self.history.diverged:
             QMessageBox.information(self, "Nothing to export", "Train first: the CSV holds "
                                     "one row per optimizer and epoch.")
             return False
@@ -1014,8 +1013,7 @@ class LabTab(QWidget):
         if not path:
             return False
         history = self.history
-        return self._write(path, lambda: metrics_csv(history.results, history.n_linear),
-                           "metrics CSV")
+        return self._write(path, history.csv_text, "metrics CSV")
 
     def plot_png(self, key: str | None) -> bytes:
         """The plot ``key`` alone (1280 × 720), or all of them (``None``; 1600 × 900), with
