@@ -8,6 +8,7 @@ line edit or spin box first claim on those keys), and clicking a plot takes the 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -129,6 +130,12 @@ class MainWindow(QMainWindow):
         log = A("log_loss", "Log-scale loss", self._log_toggled, "Ctrl+L",
                 "Show the loss on a logarithmic axis")
         log.setCheckable(True)
+        A("show_playground", "Playground", lambda: self.tabs.setCurrentWidget(self.page),
+          "Ctrl+1", "Show the 2-D playground")
+        A("show_lab", "Vanishing-gradient lab", lambda: self.tabs.setCurrentWidget(self.lab),
+          "Ctrl+2", "Show the vanishing-gradient lab")
+        A("lab_start", "Start / resume training", self._lab_start_or_resume, "Ctrl+Return",
+          "Lab: start training, or resume it when paused")
         A("about", "About optgui", self.show_about, None, "About optgui")
         A("shortcuts", "Keyboard shortcuts", self.show_shortcuts,
           QKeySequence.StandardKey.HelpContents, "List the keyboard shortcuts")
@@ -195,6 +202,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(playground, "Playground")
         self.tabs.addTab(self.lab, "Vanishing-gradient lab")
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.actions_by_key["lab_start"].setEnabled(False)  # the playground shows first
         self.setCentralWidget(self.tabs)
         self._size_tabs(0)
 
@@ -215,6 +223,7 @@ class MainWindow(QMainWindow):
             self.actions_by_key[key].setEnabled(not in_lab)
         for dock in (self.dock, self.inspector_dock, self.view3d_dock):
             dock.toggleViewAction().setEnabled(not in_lab)
+        self.actions_by_key["lab_start"].setEnabled(in_lab)
         self._size_tabs(index)
         self.schedule_save()
 
@@ -314,7 +323,12 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         for key in ("play", "step_back", "step_forward", "rewind", "end"):
             run_menu.addAction(a[key])
+        run_menu.addSeparator()
+        run_menu.addAction(a["lab_start"])
         view_menu = bar.addMenu("&View")
+        view_menu.addAction(a["show_playground"])
+        view_menu.addAction(a["show_lab"])
+        view_menu.addSeparator()
         view_menu.addAction(a["fit"])
         view_menu.addAction(a["log_loss"])
         view_menu.addAction(self.dock.toggleViewAction())
@@ -468,6 +482,14 @@ class MainWindow(QMainWindow):
             "torch.optim's conventions unless a run's form says otherwise.</p>",
         )
 
+    def _lab_start_or_resume(self) -> None:
+        if self.tabs.currentWidget() is not self.lab:
+            return
+        if self.lab.state == "paused":
+            self.lab.resume()
+        else:
+            self.lab.start()
+
     def show_shortcuts(self) -> None:
         rows = "".join(
             f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"
@@ -615,6 +637,12 @@ class MainWindow(QMainWindow):
             self.transport.speed.setValue(max(1, min(speed, 2000)))
             log = str(s.value("logLoss", "true")).lower() == "true"
             self._log_toggled(log)
+            lab = s.value("lab", "")
+            if isinstance(lab, str) and lab:
+                try:
+                    self.lab.settings.set_state(json.loads(lab))
+                except ValueError:
+                    pass  # corrupt: the lab keeps its defaults
             tab = int(s.value("tab", 0))
             if 0 <= tab < self.tabs.count():
                 self.tabs.setCurrentIndex(tab)
@@ -658,6 +686,7 @@ class MainWindow(QMainWindow):
         for action in self.overlay_actions:
             action.toggled.connect(self.schedule_save)
         self.lab.settings.changed.connect(self.schedule_save)
+        self.lab.settings.dataFolderChanged.connect(self.schedule_save)
 
     def schedule_save(self, *_) -> None:
         """Save the settings SAVE_DELAY_MS from now (changes in a burst are written once)."""
@@ -675,6 +704,7 @@ class MainWindow(QMainWindow):
         s.setValue("speed", self.transport.speed.value())
         s.setValue("logLoss", "true" if self.loss.log else "false")
         s.setValue("tab", self.tabs.currentIndex())
+        s.setValue("lab", json.dumps(self.lab.settings.state()))
         s.sync()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
@@ -709,6 +739,8 @@ SHORTCUTS = (
     ("Space", "play / pause"),
     ("Left / Right", "one step back / forward"),
     ("Home / End", "first / last step"),
+    ("Ctrl+1 / Ctrl+2", "show the playground / the vanishing-gradient lab"),
+    ("Ctrl+Return", "lab: start training (or resume it when paused)"),
     ("Ctrl+R", "course exercise"),
     ("Ctrl+N / Ctrl+O / Ctrl+S", "new / open / save lesson"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a setup change"),

@@ -94,13 +94,18 @@ def configure(lab: LabTab, folder, *, epochs=2, **kw) -> None:
     s.dataFolderChanged.emit()
 
 
-def run_to_end(qtbot, lab, timeout=30_000) -> None:
+# Generous: the child process imports torch (a few seconds, far more on a loaded machine);
+# a wait ends as soon as its signal comes.
+START_TIMEOUT = 120_000
+
+
+def run_to_end(qtbot, lab, timeout=START_TIMEOUT) -> None:
     with qtbot.waitSignal(lab.trainingFinished, timeout=timeout):
         assert lab.start()
 
 
 def first_epoch(qtbot, lab) -> None:
-    qtbot.waitUntil(lambda: len(lab.history.results) > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: len(lab.history.results) > 0, timeout=START_TIMEOUT)
 
 
 # ---------------------------------------------------------------------------- settings
@@ -200,7 +205,7 @@ def test_progress_shows_rate_and_time_left(lab, qtbot, toy_dir):
     configure(lab, toy_dir, epochs=400)
     assert lab.start()
     qtbot.waitUntil(lambda: "samples/s" in lab.status
-                    and lab.progress.value() > 0, timeout=20_000)
+                    and lab.progress.value() > 0, timeout=START_TIMEOUT)
     assert "left" in lab.status and "epoch" in lab.status
     assert lab.progress.value() < lab.progress.maximum()
     with qtbot.waitSignal(lab.trainingFinished, timeout=5000):
@@ -267,7 +272,7 @@ def test_closing_the_window_mid_training_ends_the_process(qtbot, toy_dir):
     assert not w.dock.isVisible()  # the playground's dock hides while the lab is shown
     configure(w.lab, toy_dir, epochs=5000)
     assert w.lab.start()
-    qtbot.waitUntil(lambda: len(w.lab.history.batches) > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: len(w.lab.history.batches) > 0, timeout=START_TIMEOUT)
     pid = w.lab.job.pid
     assert process_exists(pid)
     w.close()  # returns within a second (Stop, then SIGTERM, then SIGKILL)
@@ -325,7 +330,7 @@ def test_download_failure_shows_a_clear_message(lab, qtbot, tmp_path):
     job = lab.download_job
     assert job is not None and lab.download_progress.isVisibleTo(lab)
     assert not lab.start_button.isEnabled()
-    with qtbot.waitSignal(job.ended, timeout=20_000):
+    with qtbot.waitSignal(job.ended, timeout=START_TIMEOUT):
         pass
     text = lab.message_text()
     assert text.startswith("Download failed") and "no network here" in text
@@ -342,7 +347,7 @@ def test_download_success_finds_the_data(lab, qtbot, tmp_path):
     lab.child_prelude = hook("serve_folder", str(src))
     with qtbot.waitSignal(lab.download_button.clicked, timeout=1000):
         lab.download_button.click()
-    with qtbot.waitSignal(lab.download_job.ended, timeout=20_000):
+    with qtbot.waitSignal(lab.download_job.ended, timeout=START_TIMEOUT):
         pass
     assert "downloaded" in lab.message_text()
     assert "app data folder" in lab.settings.located.text()
@@ -427,7 +432,7 @@ s = lab.settings
 s.layers.setValue(2); s.width.setValue(16); s.batch_size.setValue(64); s.epochs.setValue(2)
 s.data_dir.setText({str(toy_dir)!r}); s.dataFolderChanged.emit()
 lab.trainingFinished.connect(app.quit)
-QTimer.singleShot(60_000, app.quit)
+QTimer.singleShot(240_000, app.quit)
 assert lab.start(), lab.message_text()
 app.exec()
 print("epochs", len({{r.epoch for r in lab.history.results}}), "message", repr(lab.message_text()))
@@ -435,7 +440,7 @@ print("torch-in-window", "torch" in sys.modules)
 w.close()
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+                          timeout=300, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert proc.returncode == 0, proc.stderr
     assert "epochs 2 message ''" in proc.stdout, proc.stdout + proc.stderr
     assert "torch-in-window False" in proc.stdout
@@ -496,3 +501,83 @@ def test_export_before_training_says_so(lab, tmp_path, dialogs):
     assert not lab.export_csv(tmp_path / "m.csv")
     assert shown and "Train first" in shown[0]
     assert not (tmp_path / "m.csv").exists()
+
+
+# ---------------------------------------------------------------------------- window
+
+
+def test_shortcuts_switch_tabs_and_start_the_lab(window, qtbot, toy_dir):
+    from PySide6.QtCore import Qt
+
+    from optgui.mainwindow import SHORTCUTS
+
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.lab
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.page
+    qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.lab.state == "idle"  # not from the playground
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    configure(window.lab, toy_dir, epochs=5000)
+    with qtbot.waitSignal(window.lab.stateChanged, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.lab.state == "running"
+    first_epoch(qtbot, window.lab)
+    with qtbot.waitSignal(window.lab.workerPaused, timeout=5000):
+        window.lab.pause()
+    qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.lab.state == "running"  # Ctrl+Return resumes a paused run
+    with qtbot.waitSignal(window.lab.trainingFinished, timeout=10_000):
+        window.lab.stop()
+    listed = dict(SHORTCUTS)
+    assert "Ctrl+1 / Ctrl+2" in listed and "Ctrl+Return" in listed  # F1's list
+
+
+def test_lab_settings_are_saved_as_they_change_and_restored(qtbot, user_settings, toy_dir):
+    from PySide6.QtCore import QSettings
+
+    from optgui.mainwindow import MainWindow
+
+    w = MainWindow(use_settings=True)
+    qtbot.addWidget(w)
+    s = w.lab.settings
+    s.epochs.setValue(7)
+    s.lr.setValue(0.05)
+    s.activation.setCurrentText("relu")
+    s.subset.setChecked(True)
+    s.limit.setValue(2000)
+    s.data_dir.setText(str(toy_dir))
+    s.dataFolderChanged.emit()
+    s.optimizers.set_specs(["adam", "sgd(momentum=0.5)"])
+    w.tabs.setCurrentWidget(w.lab)
+    # written shortly after the change, not only on a clean quit
+    qtbot.waitUntil(lambda: '"epochs": 7' in str(QSettings("optgui", "optgui").value("lab")),
+                    timeout=5000)
+    saved = QSettings("optgui", "optgui").value("lab")
+    assert '"sgd(momentum=0.5)"' in saved and str(toy_dir) in saved
+    w2 = MainWindow(use_settings=True)  # a new start (the first window never closed: a crash)
+    qtbot.addWidget(w2)
+    s2 = w2.lab.settings
+    assert s2.state() == s.state()
+    assert s2.optimizers.labels() == ("adam(lr=0.05)", "sgd(lr=0.05,momentum=0.5)")
+    assert w2.tabs.currentWidget() is w2.lab
+    assert str(toy_dir) in s2.located.text()
+    s2.set_state({"epochs": "many", "lr": -1, "optimizers": ["newton"], "width": 10**9})
+    assert s2.state() == s.state()  # nonsense is skipped, never half-applied
+    w.close()
+    w2.close()
+
+
+def test_an_out_of_range_learning_rate_says_so(lab, qtbot):
+    from PySide6.QtCore import Qt
+
+    lr = lab.settings.lr
+    lr.setFocus()
+    lr.lineEdit().selectAll()
+    qtbot.keyClicks(lr.lineEdit(), "50")
+    with qtbot.waitSignal(lab.messageShown, timeout=2000):
+        qtbot.keyClick(lr.lineEdit(), Qt.Key.Key_Return)
+    text = lab.message_text()
+    assert text.startswith("Learning rate 50 is outside 1e-08 … 10; it stays 0.01"), text
+    assert "sgd(lr=50)" in text
+    assert lr.value() == 0.01

@@ -88,6 +88,7 @@ from optgui.widgets import NumberSpinBox, swatch_icon
 PLOT_KEYS = tuple(key for key, _, _ in PANELS) + ("grad_norms",)
 PLOT_TITLES = {key: title for key, title, _ in PANELS} | {"grad_norms": "Gradient norm by layer"}
 GRID_COLOR = "#2e2e3c"  # opaque: translucent grid lines are slow to paint
+LR_RANGE = (1e-8, 10.0)  # the lab-wide lr; a spec may give any lr its optimizer accepts
 RATE_WINDOW = 5.0  # seconds of training over which samples/s is averaged
 SUMMARY_HINT = ("<span style='color:#a9a9b8'>After each epoch: the share of the last layer's "
                 "gradient that reaches the first layer, per optimizer (tiny = vanishing).</span>")
@@ -300,6 +301,7 @@ class LabSettings(QWidget):
 
     changed = Signal()
     dataFolderChanged = Signal()
+    inputRefused = Signal(str)  # a typed value was out of range: the message says so
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -323,9 +325,14 @@ class LabSettings(QWidget):
 
         schedule = QGroupBox("Training")
         form = QFormLayout(schedule)
-        self.lr = NumberSpinBox(lo=1e-8, hi=10.0)
+        self.lr = NumberSpinBox(lo=LR_RANGE[0], hi=LR_RANGE[1])
         self.lr.setValue(0.01)
-        self.lr.setToolTip("Learning rate of every optimizer whose spec gives no lr=")
+        self.lr.setToolTip(f"Learning rate of every optimizer whose spec gives no lr= "
+                           f"({LR_RANGE[0]:g} to {LR_RANGE[1]:g})")
+        self.lr.outOfRange.connect(lambda text: self.inputRefused.emit(
+            f"Learning rate {text} is outside {LR_RANGE[0]:g} … {LR_RANGE[1]:g}; it stays "
+            f"{self.lr.textFromValue(self.lr.value())}. Give a larger rate to one optimizer "
+            f"in its spec, e.g. sgd(lr=50)."))
         self.batch_size = self._int(512, "batch_size", "Samples per mini-batch")
         self.epochs = self._int(10, "epochs", "Passes over the training set")
         self.seed = self._int(42, "seed", "Seed of the initial weights and the batch order "
@@ -403,6 +410,47 @@ class LabSettings(QWidget):
     def data_folder(self) -> str | None:
         return self.data_dir.text().strip() or None
 
+    def _int_boxes(self) -> dict[str, QSpinBox]:
+        return {"layers": self.layers, "width": self.width, "batch_size": self.batch_size,
+                "epochs": self.epochs, "seed": self.seed, "train_limit": self.limit}
+
+    def state(self) -> dict:
+        """Everything the panel holds, as plain JSON-able values (saved with the window's
+        settings as they change, and restored at the next start)."""
+        return {**{k: box.value() for k, box in self._int_boxes().items()},
+                "activation": self.activation.currentText(), "lr": float(self.lr.value()),
+                "subset": self.subset.isChecked(), "data_dir": self.data_dir.text(),
+                "optimizers": list(self.optimizers.specs())}
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`state` returned; anything missing, of the wrong type or out
+        of range is skipped (the default stays), so an old or edited file never breaks the
+        lab."""
+        if not isinstance(state, dict):
+            return
+        for key, box in self._int_boxes().items():
+            value = state.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) \
+                    and box.minimum() <= value <= box.maximum():
+                box.setValue(value)
+        if state.get("activation") in ACTIVATIONS:
+            self.activation.setCurrentText(state["activation"])
+        lr = state.get("lr")
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool) \
+                and self.lr.minimum() <= lr <= self.lr.maximum():
+            self.lr.setValue(float(lr))
+        if isinstance(state.get("subset"), bool):
+            self.subset.setChecked(state["subset"])
+        if isinstance(state.get("data_dir"), str):
+            self.data_dir.setText(state["data_dir"])
+            self.dataFolderChanged.emit()
+        specs = state.get("optimizers")
+        if isinstance(specs, list) and specs and all(isinstance(t, str) for t in specs):
+            lr = float(self.lr.value())
+            labels = [validate_spec(t, lr)[0] for t in specs]
+            if all(labels) and len(set(labels)) == len(labels):
+                self.optimizers.set_specs(specs)
+
     def config(self) -> TrainConfig:
         """The run these settings describe (a ValueError names a bad setting)."""
         return TrainConfig(
@@ -477,6 +525,7 @@ class LabTab(QWidget):
         self.settings = LabSettings()
         self.settings.dataFolderChanged.connect(self.locate_data)
         self.settings.changed.connect(self._settings_changed)
+        self.settings.inputRefused.connect(lambda text: self.show_message(text, error=False))
         scroll = QScrollArea()
         scroll.setWidget(self.settings)
         scroll.setWidgetResizable(True)
@@ -485,7 +534,7 @@ class LabTab(QWidget):
         scroll.setFixedWidth(max(330, self.settings.minimumSizeHint().width() + 14))
 
         self.start_button = QPushButton("Start")
-        self.start_button.setToolTip("Train every optimizer in the list side by side")
+        self.start_button.setToolTip("Train every optimizer in the list side by side (Ctrl+Return)")
         self.start_button.clicked.connect(self.start)
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Pause / resume the training")
