@@ -34,7 +34,7 @@ from engine.export import atomic_write
 from engine.presets import COURSE
 from optgui import __version__
 from optgui.playground.config import RunConfig
-from optgui.playground.controller import PlaygroundController
+from optgui.playground.controller import PlaygroundController, defined_at
 from optgui.playground.panel import ControlPanel
 from optgui.playground.plots import ContourPlot, LossPlot, png_bytes
 from optgui.playground.transport import TransportBar
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self._use_settings = settings_enabled() if use_settings is None else use_settings
         restored = self._load_config() if config is None else None
         self.ctrl = PlaygroundController(config or restored or RunConfig.from_preset(), self)
+        self._hover: tuple[float, float] | None = None  # the mouse on the contour, view coords
 
         self._build_actions()
         self._build_central()
@@ -378,6 +379,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ view updates
     def _redraw_all(self, *_):
+        self._show_readout()
         cfg = self.ctrl.config
         self.contour.set_surface(self.ctrl.surface)
         self.contour.set_start(cfg.start)
@@ -398,12 +400,30 @@ class MainWindow(QMainWindow):
 
     def _start_picked(self, x: float, y: float) -> None:
         x, y = float(f"{x:.3g}"), float(f"{y:.3g}")  # round numbers are easier to read
+        if not defined_at(self.ctrl.surface, (x, y)):
+            self.statusBar().showMessage(
+                f"f is not defined at ({x:g}, {y:g}) (hatched area): the start point stays "
+                f"at ({self.ctrl.config.start[0]:g}, {self.ctrl.config.start[1]:g})", 6000)
+            return
         self.ctrl.set_start(x, y)
         self.statusBar().showMessage(f"Start moved to ({x:g}, {y:g}); runs recomputed", 3000)
 
     def _hovered(self, x: float, y: float) -> None:
-        f = float(self.ctrl.surface.value(np.array([x, y])))
-        self.hover_label.setText(f"w1 = {x:+.3f}   w2 = {y:+.3f}   f = {f:.4g}")
+        self._hover = (x, y)
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        """w1, w2 and f under the mouse; called again when the surface changes under it."""
+        if self._hover is None:
+            return
+        x, y = self._hover
+        try:
+            with np.errstate(all="ignore"):
+                f = float(self.ctrl.surface.value(np.array([x, y])))
+        except (ArithmeticError, ValueError, TypeError):
+            f = float("nan")
+        value = f"{f:.4g}" if np.isfinite(f) else "not defined here"
+        self.hover_label.setText(f"w1 = {x:+.3f}   w2 = {y:+.3f}   f = {value}")
 
     def _show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)

@@ -232,3 +232,45 @@ def test_trajectories_cross_from_the_child_unchanged(text, surface):
     for a, b in zip(back.batches, traj.batches, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(back.points, traj.points)
+
+
+# ------------------------------------------------------------------ undefined regions
+
+
+def set_expression(window, qtbot, text: str) -> None:
+    with qtbot.waitSignal(window.ctrl.configChanged, timeout=10000):
+        window.ctrl.set_expression(text)
+    qtbot.waitUntil(lambda: not window.ctrl.is_busy(), timeout=10000)
+
+
+def test_undefined_regions_are_hatched_not_coloured(window, qtbot):
+    contour = window.contour
+    assert not contour.undefined.isVisible()
+    set_expression(window, qtbot, "log(x) + y^2")
+    assert contour.undefined.isVisible()
+    image = contour.image.image
+    left = image[:, : image.shape[1] // 3]  # w1 < −1.7: log(w1) undefined
+    assert np.isnan(left).all()  # drawn transparent over the hatching, not as the top colour
+    rendered = contour.image.qimage
+    assert rendered.pixelColor(2, rendered.height() // 2).alpha() == 0
+    assert rendered.pixelColor(rendered.width() - 3, rendered.height() // 2).alpha() == 255
+
+
+def test_a_click_on_an_undefined_region_says_so(window, qtbot):
+    set_expression(window, qtbot, "log(x) + y^2")
+    start = window.ctrl.config.start
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    window.contour.startPicked.emit(-3.0, 1.0)
+    assert window.ctrl.config.start == start
+    assert any("not defined at (-3, 1)" in m for m in messages)
+
+
+def test_the_readout_follows_a_surface_change(window, qtbot):
+    window.contour.hovered.emit(-2.0, 1.0)
+    assert "f = 2.4" in window.hover_label.text()  # 0.1·4 + 2·1
+    set_expression(window, qtbot, "log(x) + y^2")
+    assert "f = not defined here" in window.hover_label.text()
+    recompute(window, qtbot, lambda: window.ctrl.set_surface("booth"))
+    booth = float(window.ctrl.surface.value(np.array([-2.0, 1.0])))
+    assert f"f = {booth:.4g}" in window.hover_label.text()

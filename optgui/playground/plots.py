@@ -17,8 +17,8 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPen
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from engine import Surface, Trajectory
 from optgui.playground.config import RunConfig
@@ -99,6 +99,18 @@ class _PathItems:
     shown: int = -1  # the step they show (-1: nothing drawn yet)
 
 
+class _Hatching(QGraphicsRectItem):
+    """A rectangle filled with a hatch pattern of fixed screen size (a plain brush pattern
+    would be scaled with the view, into stripes as wide as the plot)."""
+
+    def paint(self, painter, option, widget=None) -> None:  # noqa: ARG002 (Qt API)
+        brush = QBrush(self.brush())
+        brush.setTransform(painter.worldTransform().inverted()[0])
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(brush)
+        painter.drawRect(self.rect())
+
+
 class _PlotWidget(pg.PlotWidget):
     """What both plots share: rendering the plot (not the widget) as an image for export."""
 
@@ -136,6 +148,14 @@ class ContourPlot(_PlotWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setZValue(-20)
         plot.addItem(self.image)
+        self.undefined = _Hatching()  # hatching: where the surface is not defined
+        self.undefined.setPen(QPen(Qt.PenStyle.NoPen))
+        hatch = QBrush(QColor(150, 150, 165, 110), Qt.BrushStyle.BDiagPattern)
+        self.undefined.setBrush(hatch)
+        self.undefined.setZValue(-30)
+        self.undefined.setToolTip("Hatched: the surface is not defined here")
+        self.undefined.setVisible(False)
+        plot.addItem(self.undefined, ignoreBounds=True)
         self.colorbar = pg.ColorBarItem(
             colorMap="viridis", interactive=False, width=14, colorMapMenu=False,
         )
@@ -198,8 +218,12 @@ class ContourPlot(_PlotWidget):
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if hi <= lo:
             hi = lo + 1.0
-        self.image.setImage(np.nan_to_num(data.image, nan=hi), autoLevels=False)
+        # where f is undefined (log(w1) for w1 ≤ 0, …) the image stays NaN, which pyqtgraph
+        # draws transparent: the hatching behind it shows through instead of a colour
+        self.image.setImage(data.image, autoLevels=False)
         self.image.setRect(x0, y0, x1 - x0, y1 - y0)
+        self.undefined.setRect(x0, y0, x1 - x0, y1 - y0)
+        self.undefined.setVisible(bool(np.isnan(data.image).any()))
         self.colorbar.setLevels((lo, hi))
         self.colorbar.axis.setLogMode(False, data.log)
         self.colorbar.axis.setLabel(
