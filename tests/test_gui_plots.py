@@ -15,11 +15,11 @@ from engine import parse_spec
 pytestmark = pytest.mark.gui
 
 
-def recompute(window, qtbot, action) -> None:
+def recompute(window, qtbot, action, timeout: int = 10000) -> None:
     """Do ``action`` and wait until every run has arrived again."""
-    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+    with qtbot.waitSignal(window.ctrl.computed, timeout=timeout):
         action()
-    qtbot.waitUntil(lambda: not window.ctrl.is_busy(), timeout=10000)
+    qtbot.waitUntil(lambda: not window.ctrl.is_busy(), timeout=timeout)
 
 
 def loss_axis(window):
@@ -182,7 +182,7 @@ def test_large_requests_are_computed_in_a_child_process(window, qtbot):
     worker = ctrl._workers.worker
     assert worker.process.started == 0  # the course (4 × 30 steps) stays in the thread
     steps = PROCESS_THRESHOLD // len(ctrl.config.runs) + 1
-    recompute(window, qtbot, lambda: ctrl.set_steps(steps))
+    recompute(window, qtbot, lambda: ctrl.set_steps(steps), timeout=60000)
     assert worker.process.started == 1
     pid = worker.process.pid
     assert pid is not None and pid != os.getpid()
@@ -191,7 +191,7 @@ def test_large_requests_are_computed_in_a_child_process(window, qtbot):
         np.testing.assert_array_equal(traj.points[:31], small[rid].points)
         with pytest.raises(ValueError):
             traj.points[0, 0] = 1.0  # read-only like the thread's results
-    recompute(window, qtbot, lambda: ctrl.set_start(-4.0, 1.0))
+    recompute(window, qtbot, lambda: ctrl.set_start(-4.0, 1.0), timeout=60000)
     assert worker.process.started == 1 and worker.process.pid == pid  # kept for the next
     window.close()
     assert worker.process.pid is None  # closing the window ends the child
@@ -204,7 +204,8 @@ def test_a_custom_surface_is_rebuilt_in_the_child(window, qtbot):
     with qtbot.waitSignal(ctrl.configChanged, timeout=10000):
         ctrl.set_expression("w1^2 + 3*w2^2 + sin(w1)")
     qtbot.waitUntil(lambda: not ctrl.is_busy(), timeout=10000)
-    recompute(window, qtbot, lambda: ctrl.set_steps(PROCESS_THRESHOLD // 4 + 1))
+    recompute(window, qtbot, lambda: ctrl.set_steps(PROCESS_THRESHOLD // 4 + 1),
+              timeout=60000)
     assert ctrl._workers.worker.process.started == 1
     assert len(ctrl.trajectories) == 4 and not any(ctrl.error(r.run_id)
                                                    for r in ctrl.config.runs)
