@@ -48,11 +48,12 @@ def test_layouts_and_the_default_size(tmp_path):
 def test_svg_and_pdf_are_valid_vector_files(tmp_path, qapp):
     svg, pdf = tmp_path / "f.svg", tmp_path / "f.pdf"
     assert main([*COURSE, "--svg", str(svg), "--pdf", str(pdf), "--size", "1600x1200",
-                 "--theme", "light"]) == 0
+                 "--theme", "light", "--title", "Lecture 3: momentum"]) == 0
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg") and root.get("viewBox") == "0 0 1600 1200"
     text = svg.read_text(encoding="utf-8")
     assert "gd(lr=0.4)" in text and ("<path" in text or "<polyline" in text)
+    assert "Lecture 3: momentum" in text and "step 30 / 30" in text
     from PySide6.QtSvg import QSvgRenderer
 
     assert QSvgRenderer(str(svg)).isValid()

@@ -484,6 +484,25 @@ def test_export_csv_and_pngs(lab, qtbot, toy_dir, tmp_path, dialogs):
         assert {color(i) for i in range(len(COURSE_LABELS))} <= top, name
 
 
+def test_the_right_click_export_writes_the_plot_under_the_mouse(lab, qtbot, toy_dir,
+                                                                monkeypatch):
+    configure(lab, toy_dir, epochs=1)
+    run_to_end(qtbot, lab)
+    written = []
+    monkeypatch.setattr(lab, "export_plot_png", lambda key: written.append(key))
+    monkeypatch.setattr(lab, "export_all_png", lambda: written.append("all"))
+    scene = lab.graphics.scene()
+    action = scene.contextMenu[0]
+    assert action.text() == "Export PNG…"
+    scene.contextMenuItem = lab.plots.plots["val_acc"].getViewBox()
+    action.trigger()
+    scene.contextMenuItem = lab.plots.plots["grad_norms"]
+    action.trigger()
+    scene.contextMenuItem = None
+    action.trigger()
+    assert written == ["val_acc", "grad_norms", "all"]
+
+
 def test_export_error_is_a_dialog_and_leaves_nothing(lab, qtbot, toy_dir, tmp_path, dialogs):
     shown = dialogs
     configure(lab, toy_dir, epochs=1)

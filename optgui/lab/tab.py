@@ -598,6 +598,12 @@ class LabTab(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(BACKGROUND)
+        # the right-click Export… writes the plot under the mouse as the lab's buttons do
+        # (slide-sized, with the legend), not pyqtgraph's picture of the plot's screen shape
+        export = self.graphics.scene().contextMenu[0]
+        export.triggered.disconnect()
+        export.setText("Export PNG…")
+        export.triggered.connect(self._export_from_menu)
         self.summary = QLabel(SUMMARY_HINT)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
@@ -1082,6 +1088,23 @@ class LabTab(QWidget):
         if not path:
             return False
         return self._write(path, lambda: self.plot_png(key), f"{PLOT_TITLES[key]} PNG")
+
+    def plot_under(self, item) -> str | None:
+        """The key of the plot that holds the graphics ``item`` (None: no plot)."""
+        plots = {} if self.plots is None else self.plots.plots
+        while item is not None:
+            for key, plot in plots.items():
+                if item is plot or item is plot.getViewBox():
+                    return key
+            item = item.parentItem()
+        return None
+
+    def _export_from_menu(self) -> None:
+        key = self.plot_under(self.graphics.scene().contextMenuItem)
+        if key is None:
+            self.export_all_png()
+        else:
+            self.export_plot_png(key)
 
     def export_all_png(self, folder: str | os.PathLike | None = None) -> bool:
         """All plots in one figure (``optgui-lab-all.png``) and every plot alone
