@@ -22,6 +22,12 @@ from engine.spec import RunSpec
 from engine.surfaces import Surface
 
 MAX_STEPS = 100_000
+# One process records at most this many runs, and this many steps in all (runs × steps):
+# a recorded step costs about 0.7 kB (point, loss, gradients, update, optimizer state), so
+# 1,000,000 steps are about 1 GB; 30 × 100,000 took 3.5 GB before this limit.
+MAX_RUNS = 30
+MAX_TOTAL_STEPS = 1_000_000
+STEP_BYTES = 700  # measured with tracemalloc for adam (20,000 steps: 720 bytes a step)
 DIVERGENCE_FACTOR = 1e3  # a run diverges past this many view widths from the view's centre
 DIVERGENCE_FLOOR = 1e6
 
@@ -197,6 +203,18 @@ class Trajectory:
     def at(self, k: int) -> int:
         """Clamp a global step index to this run's recorded range."""
         return max(0, min(int(k), self.steps))
+
+
+def check_load(runs: int, steps: int) -> None:
+    """ValueError saying so if ``runs`` trajectories of ``steps`` steps are more than one
+    process should record (see :data:`MAX_RUNS` and :data:`MAX_TOTAL_STEPS`)."""
+    if runs > MAX_RUNS:
+        raise ValueError(f"at most {MAX_RUNS} optimizers at once, got {runs}")
+    if runs * steps > MAX_TOTAL_STEPS:
+        raise ValueError(
+            f"{runs} optimizers × {steps:,} steps = {runs * steps:,} steps is more than the "
+            f"{MAX_TOTAL_STEPS:,} steps in all one run of optgui records (about "
+            f"{MAX_TOTAL_STEPS * STEP_BYTES / 1e9:.1g} GB); use fewer steps or optimizers")
 
 
 def divergence_limit(surface: Surface) -> tuple[np.ndarray, float]:

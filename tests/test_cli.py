@@ -127,3 +127,18 @@ def test_gui_without_a_display_explains_instead_of_crashing():
     if sys.platform.startswith("linux"):
         assert proc.returncode == 2
         assert "needs a display" in proc.stderr and "main.py export" in proc.stderr
+
+
+@pytest.mark.parametrize("runs, steps, expected", [
+    (31, 10, "at most 30 optimizers at once, got 31"),
+    (11, 100_000, "11 optimizers × 100,000 steps = 1,100,000 steps is more than"),
+])
+def test_export_refuses_absurd_loads_before_computing(tmp_path, capsys, runs, steps, expected):
+    out = tmp_path / "t.csv"
+    args = ["export", "--steps", str(steps), "--csv", str(out)]
+    for _ in range(runs):
+        args += ["--optimizer", "gd(lr=0.1)"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

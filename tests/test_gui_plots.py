@@ -275,3 +275,25 @@ def test_the_readout_follows_a_surface_change(window, qtbot):
     recompute(window, qtbot, lambda: window.ctrl.set_surface("booth"))
     booth = float(window.ctrl.surface.value(np.array([-2.0, 1.0])))
     assert f"f = {booth:.4g}" in window.hover_label.text()
+
+
+# ------------------------------------------------------------------ absurd loads
+
+
+def test_the_window_holds_at_most_max_runs(window, qtbot):
+    from engine.trajectory import MAX_RUNS
+
+    ctrl = window.ctrl
+    messages = []
+    ctrl.errorOccurred.connect(messages.append)
+    while len(ctrl.config.runs) < MAX_RUNS:
+        assert ctrl.add_run(parse_spec("gd(lr=0.01)")) is not None
+    assert ctrl.add_run(parse_spec("gd(lr=0.02)")) is None
+    assert len(ctrl.config.runs) == MAX_RUNS
+    assert messages and f"At most {MAX_RUNS} runs" in messages[-1]
+    qtbot.waitUntil(lambda: not ctrl.is_busy(), timeout=30000)
+    from optgui.playground.config import RunConfig
+
+    with pytest.raises(ValueError, match=f"at most {MAX_RUNS} runs"):
+        RunConfig.from_json(ctrl.config.with_run(
+            type(ctrl.config.runs[0])(999, parse_spec("gd"), "#ffffff")).to_json())

@@ -182,7 +182,7 @@ def _export_job(args) -> ExportJob:
     else:
         start = tuple(surface.start)
     steps = args.steps if args.steps is not None else (base.steps if base else 30)
-    from engine.trajectory import MAX_STEPS
+    from engine.trajectory import MAX_STEPS, check_load
 
     if not 0 <= steps <= MAX_STEPS:
         raise CliError(f"--steps must be between 0 and {MAX_STEPS}, got {steps}")
@@ -199,6 +199,10 @@ def _export_job(args) -> ExportJob:
             specs.append(parse_spec(text))
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    try:
+        check_load(len(specs), steps)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if args.iterations < 1:
         raise CliError(f"--iterations must be at least 1, got {args.iterations}")
     runs = tuple(replace(r, spec=str(parse_spec(r.spec))) for r in runs)

@@ -16,6 +16,7 @@ from typing import Any
 from engine import SURFACES, RunSpec, Surface, parse_spec
 from engine.lesson import CUSTOM, DATA_SURFACE, DEFAULT_DATA, DEFAULT_VIEW
 from engine.presets import COURSE, Preset
+from engine.trajectory import MAX_RUNS
 
 # Distinct colours that read well on a dark viridis background and on the dark loss plot.
 PATH_COLORS = (
@@ -154,6 +155,8 @@ class RunConfig:
             raise ValueError("start point must be finite")
         if not 0 <= steps <= MAX_GUI_STEPS:
             raise ValueError(f"steps out of range: {steps}")
+        if len(runs) > MAX_RUNS:
+            raise ValueError(f"at most {MAX_RUNS} runs, got {len(runs)}")
         if len(expression) > MAX_EXPRESSION_LENGTH:
             raise ValueError("custom expression too long")
         if view is not None:

@@ -44,6 +44,7 @@ from PySide6.QtGui import QUndoStack
 
 from engine import RunSpec, Surface, Trajectory
 from engine.document import Document, Edit
+from engine.trajectory import MAX_RUNS
 from optgui.playground.config import (
     CUSTOM,
     DATA_SURFACE,
@@ -335,7 +336,15 @@ class PlaygroundController(QObject):
         self._schedule_all()
         self._record("Steps", ("steps",))
 
-    def add_run(self, spec: RunSpec, color: str | None = None, enabled: bool = True) -> int:
+    def add_run(
+        self, spec: RunSpec, color: str | None = None, enabled: bool = True
+    ) -> int | None:
+        """Add a run and select it; None (and a message) if the window holds MAX_RUNS."""
+        if len(self._config.runs) >= MAX_RUNS:
+            self.errorOccurred.emit(
+                f"At most {MAX_RUNS} runs at once (each records up to {MAX_GUI_STEPS:,} "
+                "steps): remove one before adding another")
+            return None
         run_id = self._config.next_id()
         entry = RunEntry(run_id, spec, color or self._config.next_color(), enabled)
         self._config = self._config.with_run(entry)
