@@ -79,6 +79,8 @@ class MainWindow(QMainWindow):
         enable_plot_menus(self)
         self._initial_layout()
         self.lessons.place_notes_dock()
+        if self.inspector_dock in self.page.tabifiedDockWidgets(self.dock):
+            self.dock.raise_()  # a narrow window opens on Setup, its other docks a click away
         self._log_toggled(True)  # convergence rates read best on a log axis
         self._restore_window_state()
         self._connect_settings()

@@ -102,8 +102,10 @@ def test_a_1024x700_screen_gets_a_fitting_window_with_a_large_contour(
     assert area.width() >= 500 and area.height() >= 300, area
     assert_transport_readable(w)
     assert_docks_clear_of_the_plots(w)
-    # the step inspector waits as a tab beside Setup, one click away
+    # the step inspector waits as a tab beside Setup, one click away; Setup is in front
     assert w.inspector_dock in w.page.tabifiedDockWidgets(w.dock)
+    assert not w.dock.visibleRegion().isEmpty()
+    assert w.inspector_dock.visibleRegion().isEmpty()
 
 
 def test_a_window_resized_to_1024x700_keeps_every_part_readable(make_window, qtbot):
