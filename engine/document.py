@@ -118,6 +118,11 @@ class Document:
         if file is not None:
             self._path, self._saved = file
 
+    def reset(self, state: Any, path: str | Path | None = None) -> None:
+        """Start over with ``state`` as the saved content of ``path`` (no edit recorded)."""
+        self._state = self._saved = state
+        self._path = Path(path) if path else None
+
     def mark_saved(self, path: str | Path | None = None) -> None:
         """The current state is now what the file (``path``, default: the current one) holds."""
         if path is not None:

@@ -133,6 +133,10 @@ class LessonFiles(QObject):
         window.setAcceptDrops(True)
         window.installEventFilter(self)
         self.ctrl.documentChanged.connect(self.update_title)
+        course = COURSE.lesson
+        if not self.ctrl.setup.title and self.ctrl.config == config_from_lesson(course):
+            # the window opens on the course exercise: show it as that lesson, notes and all
+            self.ctrl.reset_document(Setup(self.ctrl.config, course.title, course.notes))
         self.update_title()
 
     # ------------------------------------------------------------------ building

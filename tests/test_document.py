@@ -73,3 +73,13 @@ def test_mark_saved_clears_the_modified_state():
     assert not doc.modified and doc.path == Path("x.optgui") and doc.saved_state == 2
     doc.change(3, "three")
     assert doc.modified
+
+
+def test_reset_starts_over_without_an_edit(tmp_path):
+    doc = Document(1)
+    edits = recorded(doc)
+    doc.change(2, "two")
+    doc.reset(5, tmp_path / "x.optgui")
+    assert (doc.state, doc.saved_state, doc.path, doc.modified) == (
+        5, 5, tmp_path / "x.optgui", False)
+    assert len(edits) == 1

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.gui
 
 
 def test_launch_shows_the_course_exercise(window):
-    assert window.windowTitle() == "Untitled[*] — optgui"  # an untitled lesson, unmodified
+    assert window.windowTitle() == "Course exercise[*] — optgui"  # the lesson, unmodified
+    assert "Momentum" in window.lessons.notes.view.toPlainText()  # its notes are shown
     assert not window.isWindowModified()
     cfg = window.ctrl.config
     assert cfg.surface == "quadratic" and cfg.start == (-5.0, -2.0) and cfg.steps == 30

@@ -189,7 +189,7 @@ def test_a_preset_is_one_undo_step(window, qtbot):
     assert "sharp minimum" in window.lessons.notes.view.toPlainText()
     undo(window, qtbot)
     assert window.ctrl.config == mine and window.ctrl.surface.name == "quadratic"
-    assert window.lessons.notes.title.text() == "Untitled lesson"
+    assert window.lessons.notes.title.text() == "Course exercise"  # the launch's lesson
     wait_idle(qtbot, window)
     redo(window, qtbot)
     assert window.ctrl.config == SAM_VS_GD.config
@@ -276,6 +276,8 @@ def test_cancel_at_the_prompt_keeps_everything(window, qtbot, tmp_path, dialogs)
 
 def test_writing_notes_is_undoable_and_asks_before_closing(window, qtbot, dialogs):
     notes = window.lessons.notes
+    original = window.ctrl.setup.notes
+    assert "Momentum" in original  # the window opens on the course exercise's lesson
     notes.edit_button.click()
     notes.title_edit.setText("Week 3")
     notes.notes_edit.setPlainText("## Tasks\n\n1. Run **Adam**\n2. Compare")
@@ -288,7 +290,8 @@ def test_writing_notes_is_undoable_and_asks_before_closing(window, qtbot, dialog
     assert not window.close() and window.isVisible()
     assert dialogs[-1] == ("ask", "Week 3")
     undo(window, qtbot)
-    assert window.ctrl.setup.notes == "" and not window.lessons.needs_saving()
+    assert window.ctrl.setup.notes == original and not window.lessons.needs_saving()
+    assert notes.title.text() == "Course exercise"
 
 
 @pytest.mark.parametrize(("content", "message"), [

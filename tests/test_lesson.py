@@ -81,6 +81,19 @@ def test_any_lesson_survives_a_round_trip_through_its_text(lesson):
     assert json.loads(text)["schema_version"] == SCHEMA_VERSION
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lessons())
+def test_the_windows_configuration_keeps_a_lessons_setup(lesson):
+    """Lesson → the window's RunConfig → lesson gives back surface, start, steps and runs."""
+    from optgui.playground.config import config_from_lesson, lesson_fields
+
+    lesson = replace(lesson, runs=tuple(replace(r, color=r.color or "#abcdef")
+                                        for r in lesson.runs))
+    config = config_from_lesson(lesson)
+    assert [r.run_id for r in config.runs] == list(range(1, len(lesson.runs) + 1))
+    assert replace(lesson, **lesson_fields(config)) == lesson
+
+
 def test_a_lesson_file_round_trip_keeps_unicode_notes(tmp_path):
     lesson = replace(builtin_lessons()["course"], title="Übung 1 — Gradientenabstieg",
                      notes="# Notizen\n\nf(w) = ½·w², ∇f = w\n", overlays=("gradient",))

@@ -590,6 +590,13 @@ class PlaygroundController(QObject):
                 self._restoring = False
         self.documentChanged.emit()
 
+    def reset_document(self, setup: Setup) -> None:
+        """Start a fresh, untitled, unmodified document showing the current configuration
+        with ``setup``'s title and notes (the window's first lesson); no undo history."""
+        self.document.reset(replace(setup, config=self._config))
+        self.undo_stack.clear()
+        self.documentChanged.emit()
+
     def mark_saved(self, path) -> None:
         self.document.mark_saved(path)
         self.documentChanged.emit()
