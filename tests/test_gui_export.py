@@ -43,6 +43,8 @@ def test_export_figure_light_at_the_current_step(window, tmp_path):
     figure = Figure(window_scene(window), (640, 360), "dark")
     figure.set_step(window.ctrl.step)
     assert figure.counter.text() == "step 12 / 30"
+    # the lesson's title heads the figure (the surface's name when the lesson has none)
+    assert figure.title.text() == (window.ctrl.setup.title or window.ctrl.surface.title)
     np.testing.assert_allclose(figure.contour.getPlotItem().vb.viewRange(),
                                window.contour.getPlotItem().vb.viewRange(), rtol=1e-6)
     figure.dispose()

@@ -42,9 +42,10 @@ def window_scene(window) -> FigureScene:
     overlays = getattr(window, "overlays", None)
     enabled = dict(overlays.enabled) if overlays is not None else {}
     (x0, x1), (y0, y1) = window.contour.getPlotItem().vb.viewRange()
+    setup = getattr(ctrl, "setup", None)  # the lesson document: its title heads the figure
     return FigureScene(
         ctrl.surface, cfg, dict(ctrl.trajectories), errors, ctrl.selected_run, enabled,
-        window.loss.log, (x0, x1, y0, y1),
+        window.loss.log, (x0, x1, y0, y1), str(getattr(setup, "title", "") or ""),
     )
 
 
