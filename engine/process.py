@@ -21,7 +21,9 @@ The protocol
 ------------
 * Parent → child, first message: a :class:`Launch` holding one *job command* (:class:`Train`
   or :class:`Download`) and an optional :class:`Prelude` (a function the child calls before
-  the job; tests use it to inject failures into the child).
+  the job; tests use it to inject failures into the child). A *spare* child
+  (:func:`spawn`) may get a :class:`Warm` first and prepare (import torch, load the data)
+  while it waits for its Launch: the lab keeps one ready, so Start trains at once.
 * Then any number of *control commands*: :class:`Pause`, :class:`Resume`, :class:`Stop`.
   Any other command that arrives while a job runs is a *request* for that job: it is queued
   in :attr:`Control.inbox`, and the job answers it with events when it next looks
@@ -101,6 +103,17 @@ class Download:
     """Job: ``engine.training.data.download_fashion_mnist(root)`` with progress events."""
 
     root: str | None = None
+
+
+@dataclass(frozen=True)
+class Warm:
+    """Sent to a spare child before its job is known: import torch and the training code,
+    create one optimizer (torch's first one imports ``torch._dynamo``, seconds of work) and
+    load the data of ``data_dir`` (cached; ``load_data`` False: the parent found none), so
+    that a later :class:`Launch` starts at once."""
+
+    data_dir: str | None = None
+    load_data: bool = True
 
 
 @dataclass(frozen=True)
@@ -322,6 +335,24 @@ def _download(command: Download, control: Control) -> Iterator[Any]:
     yield outcome[0]
 
 
+def _warm_up(warm: Warm) -> None:
+    """What the first training would spend its first seconds on, done ahead (best effort:
+    any failure here is met again, and reported, by the job itself)."""
+    try:
+        import torch
+
+        from engine.training import data as D
+        from engine.training import loop  # noqa: F401
+
+        weight = torch.zeros(2, requires_grad=True)
+        weight.sum().backward()
+        torch.optim.Adam([weight]).step()  # imports torch._dynamo once
+        if warm.load_data:
+            D.load_fashion_mnist(warm.data_dir)  # kept in the data module's cache
+    except Exception:  # noqa: BLE001, S110 - the job reports its own errors
+        pass
+
+
 def _die_with_parent() -> None:
     """Linux: ask the kernel to SIGKILL this process when its parent dies (best effort)."""
     if not sys.platform.startswith("linux"):
@@ -386,6 +417,12 @@ def serve(conn: Connection, parent_pid: int | None = None) -> None:
     """The child's main loop: receive a :class:`Launch`, run its job, stream its events."""
     control = Control()
     launch_msg = conn.recv()
+    warming = None
+    while isinstance(launch_msg, Warm):
+        warming = threading.Thread(target=_warm_up, args=(launch_msg,), name="optgui-warm-up",
+                                   daemon=True)
+        warming.start()
+        launch_msg = conn.recv()
 
     def read_commands() -> None:
         while True:
@@ -398,6 +435,8 @@ def serve(conn: Connection, parent_pid: int | None = None) -> None:
 
     threading.Thread(target=read_commands, name="optgui-commands", daemon=True).start()
     sender = _Sender(conn)
+    if warming is not None:
+        warming.join()  # the job would redo (not share) a data load in progress
     try:
         if launch_msg.prelude is not None:
             p = launch_msg.prelude
@@ -479,6 +518,12 @@ class ChildJob:
         self.ended_cleanly = False
         self._send_lock = threading.Lock()
 
+    def start(self, command: Any, prelude: Prelude | None = None) -> bool:
+        """Give this (spare) child its job; False if it is gone."""
+        if type(command) not in JOBS:
+            raise ValueError(f"no job for {type(command).__name__}")
+        return self.is_alive() and self.send(Launch(command, prelude))
+
     def send(self, command: Any) -> bool:
         """Send a command; False if the child is gone already."""
         with self._send_lock:
@@ -539,11 +584,9 @@ class ChildJob:
             pass
 
 
-def launch(command: Any, prelude: Prelude | None = None) -> ChildJob:
-    """Start a child process running the job ``command`` (:class:`Train`, :class:`Download`,
-    or any command registered with :func:`job`)."""
-    if type(command) not in JOBS:
-        raise ValueError(f"no job for {type(command).__name__}")
+def spawn(warm: Warm | None = None) -> ChildJob:
+    """Start a child process that waits for its job (:meth:`ChildJob.start`); with ``warm``,
+    it prepares for a training meanwhile (a spare: the lab keeps one while it is shown)."""
     ours, theirs = socket.socketpair()
     env = dict(os.environ)
     root = str(project_root())
@@ -555,11 +598,22 @@ def launch(command: Any, prelude: Prelude | None = None) -> ChildJob:
         )
     finally:
         theirs.close()
-    job_ = ChildJob(proc, Connection(ours.detach()))
-    if not job_.send(Launch(command, prelude)):
-        job_.shutdown()
+    child = ChildJob(proc, Connection(ours.detach()))
+    if warm is not None:
+        child.send(warm)
+    return child
+
+
+def launch(command: Any, prelude: Prelude | None = None) -> ChildJob:
+    """Start a child process running the job ``command`` (:class:`Train`, :class:`Download`,
+    or any command registered with :func:`job`)."""
+    if type(command) not in JOBS:
+        raise ValueError(f"no job for {type(command).__name__}")
+    child = spawn()
+    if not child.start(command, prelude):
+        child.shutdown()
         raise OSError("the training process could not be started")
-    return job_
+    return child
 
 
 if __name__ == "__main__":

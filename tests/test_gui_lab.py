@@ -64,7 +64,7 @@ def lab(qtbot):
     tab.resize(1400, 800)
     tab.show()
     yield tab
-    pids = [j.pid for j in (tab.job, tab.download_job) if j is not None]
+    pids = [j.pid for j in (tab.job, tab.download_job, tab._spare) if j is not None]
     assert tab.shutdown(1000)
     assert not tab.is_running()
     for pid in pids:
@@ -600,3 +600,32 @@ def test_an_out_of_range_learning_rate_says_so(lab, qtbot):
     assert text.startswith("Learning rate 50 is outside 1e-08 … 10; it stays 0.01"), text
     assert "sgd(lr=50)" in text
     assert lr.value() == 0.01
+
+
+def test_streamed_batches_do_not_starve_the_other_plots(lab, monkeypatch):
+    """"stream" is marked again by every batch event; the other plots still get their turn
+    (they used to wait until streaming paused: epochs behind on a busy machine)."""
+    from optgui.lab.tab import RENDER_ORDER
+
+    drawn: list[str] = []
+    monkeypatch.setattr(lab, "render_plot", drawn.append)
+    lab._mark_dirty(RENDER_ORDER)
+    for _ in range(2 * len(RENDER_ORDER)):
+        lab._render_next()
+        lab._mark_dirty(("stream",))  # a batch event arrived meanwhile
+    assert set(drawn) == set(RENDER_ORDER), drawn
+    lab._render_timer.stop()
+
+
+def test_a_spare_process_is_ready_before_start_and_after_a_run(lab, qtbot, toy_dir):
+    """While the lab is shown, one child waits (torch imported, data loaded): Start gives it
+    the job instead of starting a process then."""
+    qtbot.waitUntil(lambda: lab._spare is not None, timeout=5000)
+    spare = lab._spare.pid
+    configure(lab, toy_dir, epochs=1)
+    with qtbot.waitSignal(lab.trainingFinished, timeout=START_TIMEOUT):
+        assert lab.start()
+        assert lab.job.pid == spare and lab._spare is None
+    qtbot.waitUntil(lambda: lab._spare is not None, timeout=5000)  # the next one
+    assert lab._spare.pid != spare and not process_exists(spare)
+    assert lab.history.finished is not None and not lab.history.finished.stopped

@@ -58,12 +58,15 @@ from engine import parse_spec
 from engine.data import DataError, app_data_dir, find_dataset
 from engine.export import atomic_write
 from engine.process import (
+    ChildJob,
     Download,
     DownloadDone,
     DownloadProgress,
     JobFailed,
     Prelude,
     Train,
+    Warm,
+    spawn,
 )
 from engine.training import (
     ACTIVATIONS,
@@ -504,6 +507,10 @@ class LabTab(QWidget):
         self.download_job: ProcessJob | None = None
         # called in each child process before its job (tests inject failures with it)
         self.child_prelude: Prelude | None = None
+        # a child process started ahead while the lab is shown: it imports torch and loads
+        # the data before Start is pressed, so Start trains at once (None: start one then)
+        self._spare: ChildJob | None = None
+        self.keep_spare = True
         self.plots: TrainingPlots | None = None
         self._stream_x: list[list[float]] = []
         self._stream_y: list[list[float]] = []
@@ -511,6 +518,7 @@ class LabTab(QWidget):
         self._rate: deque[tuple[float, int]] = deque()
         self._dirty: set[str] = set()
         self._finish_pending = False
+        self._render_pos = len(RENDER_ORDER) - 1  # the next tick starts with "stream"
         self._render_timer = QTimer(self)
         self._render_timer.setInterval(RENDER_INTERVAL_MS)
         self._render_timer.timeout.connect(self._render_next)
@@ -826,8 +834,9 @@ class LabTab(QWidget):
         job.events.connect(self._on_events)
         job.pausedChanged.connect(self._on_worker_paused)
         job.ended.connect(self._on_job_ended)
+        spare, self._spare = self._spare, None
         try:
-            job.start()
+            job.start(spare)
         except OSError as exc:
             self.show_message(f"Could not start the training process: {exc}")
             self.set_status("failed")
@@ -865,9 +874,33 @@ class LabTab(QWidget):
             self._set_state("stopping")
             self.set_status("stopping…")
 
+    def _prepare_spare(self) -> None:
+        """Keep one child process ready (started, warming up) while the lab is shown."""
+        if not self.keep_spare or self.job is not None or not self.isVisible():
+            return
+        if self._spare is not None and self._spare.is_alive():
+            return
+        try:
+            folder = self.settings.data_folder()
+            try:
+                find_dataset(folder)  # file names only: is there data to load ahead?
+                found = True
+            except DataError:
+                found = False
+            self._spare = spawn(Warm(folder, load_data=found))
+        except OSError:
+            self._spare = None  # Start will say why a process cannot start
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        QTimer.singleShot(0, self._prepare_spare)
+
     def shutdown(self, timeout_ms: int = 1000) -> bool:
         """End any training or download process now and wait for it (the window is
         closing): True once no child process is left."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.shutdown(grace=0.0)
         ok = True
         for job in (self.job, self.download_job):
             if job is not None:
@@ -929,7 +962,12 @@ class LabTab(QWidget):
         worker competes for the GIL; one plot per tick keeps every slice, repaint included,
         well under the 50 ms budget, and the viewer cannot tell the difference.
         """
-        key = next((k for k in RENDER_ORDER if k in self._dirty), None)
+        # round robin from the plot drawn last: streamed batches re-mark "stream" several
+        # times a second and must not starve the plots after it (on a busy machine the
+        # gradient plot and the summary used to lag epochs behind)
+        n = len(RENDER_ORDER)
+        order = [RENDER_ORDER[(self._render_pos + 1 + k) % n] for k in range(n)]
+        key = next((k for k in order if k in self._dirty), None)
         if key is None or self.plots is None:
             self._dirty.clear()
             self._render_timer.stop()
@@ -938,6 +976,7 @@ class LabTab(QWidget):
                 self.trainingFinished.emit()
             return
         self._dirty.discard(key)
+        self._render_pos = RENDER_ORDER.index(key)
         self.render_plot(key)
 
     def render_plot(self, key: str) -> None:
@@ -1043,6 +1082,7 @@ class LabTab(QWidget):
         self._finish_pending = True  # trainingFinished once the last curves are drawn
         self._mark_dirty(("summary",))
         self.workerFinished.emit()
+        QTimer.singleShot(0, self._prepare_spare)
 
     # ------------------------------------------------------------------ exports
     def _ask_path(self, title: str, name: str, filters: str) -> str | None:

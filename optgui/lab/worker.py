@@ -65,9 +65,15 @@ class ProcessJob(QObject):
         self._wake.connect(self._drain)
 
     # -- control (GUI thread) --------------------------------------------------------------
-    def start(self) -> None:
-        """Start the child (raises OSError if it cannot be started)."""
-        self.child = launch(self.command, self.prelude)
+    def start(self, spare: ChildJob | None = None) -> None:
+        """Give the job to ``spare`` (a child started ahead, see ``engine.process.spawn``)
+        or, without one or if it is gone, to a new child (OSError if none can start)."""
+        if spare is not None and spare.start(self.command, self.prelude):
+            self.child = spare
+        else:
+            if spare is not None:
+                spare.shutdown(grace=0.0)
+            self.child = launch(self.command, self.prelude)
         self._reader = threading.Thread(target=self._read, name="optgui-job-reader",
                                         daemon=True)
         self._reader.start()
