@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.export import atomic_write
+from engine.trajectory import MAX_RUNS, check_load
 
 SCHEMA_VERSION = 1
 SUFFIX = ".optgui"
@@ -43,7 +44,6 @@ PANELS = ("setup", "inspector", "view3d", "loss", "transport", "toolbar", "lab")
 MAX_FILE_BYTES = 2_000_000
 MAX_NOTES = 200_000
 MAX_TITLE = 300
-MAX_RUNS = 64
 MAX_EXPRESSION = 500
 LAB_KEYS = ("optimizers", "lr", "epochs", "batch_size", "layers", "width", "activation",
             "seed", "train_limit")
@@ -277,6 +277,10 @@ def lesson_from_dict(data: Any, *, check_expression: bool = True) -> Lesson:
         runs.append(LessonRun(spec, color.lower(), _boolean(entry.get("enabled", True),
                                                             f"{where}.enabled")))
 
+    try:
+        check_load(len(runs), steps)  # the same limits as the window and the command line
+    except ValueError as exc:
+        raise LessonError(f"optimizers: {exc}") from None
     selected = data.get("selected", 0 if runs else None)
     if selected is not None:
         if not runs:

@@ -161,6 +161,8 @@ BAD = [
     (_edited(lab={"gpu": True}), "lab: unknown field 'gpu'"),
     (_edited(extra=1), "unknown field 'extra'"),
     (_edited(notes=7), "notes: must be text"),
+    (_edited(optimizers=["gd"] * 31), "optimizers: has 31 entries; at most 30"),
+    (_edited(optimizers=["gd"] * 20, steps=100_000), "steps in all"),
 ]
 
 
