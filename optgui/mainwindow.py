@@ -43,6 +43,7 @@ from optgui.theme import icon
 SETTINGS_DISABLED_ENV = "OPTGUI_NO_SETTINGS"
 DEFAULT_SIZE = QSize(1440, 900)  # the least first window where the screen has room
 NARROW_WIDTH = 1280  # narrower than this, the step inspector starts as a tab beside Setup
+SHORT_PLOTS = 700  # plots shorter than this together share their height about 2 : 1
 SAVE_DELAY_MS = 400  # settings are written this long after the last change
 
 
@@ -740,6 +741,17 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not event.spontaneous():  # the frame is known once shown: fit it, frame and all
             QTimer.singleShot(0, self.fit_to_screen)
+            if not getattr(self, "_shown_before", False):
+                self._shown_before = True
+                QTimer.singleShot(0, self._share_plot_heights)
+
+    def _share_plot_heights(self) -> None:
+        """In a short window the loss plot gets a third of the height (at 3 : 1 it would be
+        a strip of two tick labels); taller ones keep the contour's larger share."""
+        total = sum(self.splitter.sizes())
+        if 0 < total < SHORT_PLOTS:
+            loss = total * 35 // 100
+            self.splitter.setSizes([total - loss, loss])
 
     def moveEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().moveEvent(event)
