@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import schedules
 from engine.optimizers import build_optimizer
 from engine.optimizers.registry import per_run_values, run_norms
 from engine.spec import RunSpec
@@ -190,6 +191,12 @@ class Trajectory:
     diverged_reason: str = ""
     # batches[k - 1]: the sample indices of step k's mini-batch (empty when full batch)
     batches: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    # evals[k]: surface evaluations used by step k (line-search trials included; 0 at k = 0)
+    evals: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=int), repr=False)
+    # lrs[k]: the learning rate step k ran with (its schedule's η_k; NaN at k = 0 and for
+    # rules without a learning rate); clipped[k]: clip_norm/clip_value changed g_k
+    lrs: np.ndarray = field(default_factory=lambda: np.full(1, np.nan), repr=False)
+    clipped: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=bool), repr=False)
 
     @property
     def steps(self) -> int:
@@ -246,9 +253,34 @@ class _Runs:
     oracle: NoisyOracle
     centre: np.ndarray
     radius: float
+    spec: RunSpec | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # per-run hyperparameters
+    steps: int = 0  # the run's length (T_max = 0 / total_steps = 0 mean it)
 
     def __post_init__(self) -> None:
         self._cx, self._cy = (float(c) for c in self.centre)
+        values = self.spec.resolved() if self.spec is not None else {}
+        self.values = values
+        self.own = {h.name for h in self.spec.spec.hypers} if self.spec is not None else set()
+        self.scheduled = values.get("schedule", "none") != "none"
+        self.clip_norm = values.get("clip_norm", 0.0)
+        self.clip_value = values.get("clip_value", 0.0)
+        lr = self.overrides.get("lr", values.get("lr")) if "lr" in self.own else np.nan
+        self.base_lr = lr
+        self.lr = lr  # the learning rate of the last step taken
+        self.fired: Any = False  # whether clipping changed the last step's gradient
+
+    def rule(self, k: int):
+        """The rule of step k: a schedule sets η_k (and OneCycleLR's momentum) before it,
+        as torch's schedulers rewrite the optimizer's lr; otherwise the one rule."""
+        if not self.scheduled:
+            return self.opt
+        values = dict(self.values)
+        if "lr" in self.overrides:
+            values["lr"] = self.overrides["lr"]
+        sched = schedules.overrides_at(values, self.own, k - 1, self.steps)
+        self.lr = sched.get("lr", self.base_lr)
+        return build_optimizer(self.spec, {**self.overrides, **sched})
 
     def evaluate(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Loss and true gradient at ``w``, and a code per run (None when all are fine)."""
@@ -276,14 +308,18 @@ class _Runs:
         )
         return loss, grad, codes
 
-    def advance(self, w, state, true_grad):
-        """One step from ``w`` (true gradient ``true_grad``): returns the mini-batch, the
+    def advance(self, w, state, true_grad, k: int = 1):
+        """Step k from ``w`` (true gradient ``true_grad``): returns the mini-batch, the
         gradient fed to the rule, its update and new state, the new point, its loss and
-        gradient and the codes of :meth:`evaluate`. An exception from the rule propagates."""
+        gradient and the codes of :meth:`evaluate`. An exception from the rule propagates.
+        Clipping (clip_value, then clip_norm) acts on the gradient before the rule sees it;
+        :attr:`lr` and :attr:`fired` tell the step's learning rate and whether it clipped."""
         idx = self.oracle.next_batch()
         # an exact oracle's gradient at w is the one recorded for w a step ago
         g = true_grad if self.oracle.exact else self.oracle.grad(w)
-        upd, new_state = self.opt.update(g, state, w, self.oracle)
+        if self.clip_norm or self.clip_value:
+            g, self.fired = schedules.clip(g, self.clip_norm, self.clip_value)
+        upd, new_state = self.rule(k).update(g, state, w, self.oracle)
         w_new = w + upd
         loss, grad, codes = self.evaluate(w_new)
         return idx, g, upd, new_state, w_new, loss, grad, codes
@@ -297,12 +333,13 @@ def _check_steps(steps: int) -> int:
 
 
 def _setup(surface: Surface, spec: RunSpec, overrides: dict[str, Any] | None = None,
-           runs: range | None = None) -> _Runs:
+           runs: range | None = None, steps: int = 0) -> _Runs:
     values = spec.resolved()
     oracle = NoisyOracle(surface, values.get("noise", 0.0), values.get("seed", 0),
                          values.get("batch", 0), runs)
     centre, radius = divergence_limit(surface)
-    return _Runs(surface, build_optimizer(spec, overrides), oracle, centre, radius)
+    return _Runs(surface, build_optimizer(spec, overrides), oracle, centre, radius, spec,
+                 dict(overrides or {}), steps)
 
 
 def _reason(code: int, radius: float, error: str = "") -> str:
@@ -321,13 +358,14 @@ def run_trajectory(
     w = np.asarray(start, dtype=float).reshape(2)
     if not np.all(np.isfinite(w)):
         raise ValueError(f"start point must be finite, got {tuple(w)}")
-    runs = _setup(surface, spec)
+    runs = _setup(surface, spec, steps=steps)
 
     state = runs.opt.init(w)
     nan2 = np.full(2, np.nan)
     points, losses, grads = [w], [float(surface.value(w))], [surface.grad(w)]
     used, updates, states = [nan2], [np.zeros(2)], [state]
     batches: list[np.ndarray] = []
+    evals, lrs, clipped = [0], [np.nan], [False]
     diverged_at, reason = None, ""
     if not (np.isfinite(losses[0]) and np.all(np.isfinite(grads[0]))):
         raise ValueError(f"the surface is not defined at the start point {tuple(w)}")
@@ -336,7 +374,7 @@ def run_trajectory(
         for k in range(1, steps + 1):
             try:
                 idx, g, upd, new_state, w_new, loss, true_grad, codes = runs.advance(
-                    w, state, grads[-1])
+                    w, state, grads[-1], k)
             except (FloatingPointError, np.linalg.LinAlgError, OverflowError) as exc:
                 diverged_at, reason = k, _reason(UPDATE_FAILED, runs.radius, str(exc))
                 break
@@ -350,6 +388,9 @@ def run_trajectory(
             used.append(np.asarray(g, dtype=float))
             updates.append(np.asarray(upd, dtype=float))
             states.append(state)
+            evals.append(int(getattr(state, "evals", 1)))
+            lrs.append(float(runs.lr))
+            clipped.append(bool(runs.fired))
             if idx is not None:
                 batches.append(idx)
 
@@ -366,6 +407,9 @@ def run_trajectory(
         diverged_at=diverged_at,
         diverged_reason=reason,
         batches=tuple(batches),
+        evals=np.array(evals, dtype=int),
+        lrs=np.array(lrs, dtype=float),
+        clipped=np.array(clipped, dtype=bool),
     )
 
 
@@ -509,7 +553,7 @@ def _draws_directions(spec: RunSpec) -> bool:
 def _run_chunk(surface, spec, w, steps, tol, keep_path, overrides, first):
     """Runs ``first … first + len(w) − 1`` of a batch; the arrays of a BatchResult."""
     n = len(w)
-    runs = _setup(surface, spec, overrides, runs=range(first, first + n))
+    runs = _setup(surface, spec, overrides, runs=range(first, first + n), steps=steps)
     state = runs.opt.init(w)
     with np.errstate(all="ignore"):
         loss, grad, codes = runs.evaluate(w)
@@ -537,7 +581,8 @@ def _run_chunk(surface, spec, w, steps, tol, keep_path, overrides, first):
                     paths[k:] = w
                 break
             try:
-                _, _, _, state, w_new, loss_new, grad_new, codes = runs.advance(w, state, grad)
+                _, _, _, state, w_new, loss_new, grad_new, codes = runs.advance(
+                    w, state, grad, k)
             except (FloatingPointError, np.linalg.LinAlgError, OverflowError):
                 diverged_at[alive], reason[alive] = k, UPDATE_FAILED
                 alive = np.zeros(n, dtype=bool)

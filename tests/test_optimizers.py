@@ -398,6 +398,11 @@ def test_every_hyperparameter_has_a_finite_validated_range(name):
             continue
         if h.kind == "bool":
             continue
+        if h.kind == "choice":
+            assert h.default in h.choices
+            with pytest.raises(ValueError, match="must be one of"):
+                h.validate("no_such_choice", name)
+            continue
         assert math.isfinite(h.lo) and math.isfinite(h.hi), (name, h.name)
         assert h.validate(h.default, name) == h.default
         too_big = h.hi * 10 + 1

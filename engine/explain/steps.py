@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import schedules
 from engine.explain.context import Line, StepContext, Value
 from engine.explain.format import (
     MINUS,
@@ -215,6 +216,9 @@ def _stochastic_notes(run: RunSpec) -> list[str]:
     return notes
 
 
+SHARED_SCHEDULE_NAMES = frozenset(("schedule",) + schedules.ALL_PARAMS + schedules.CLIP_PARAMS)
+
+
 def _hyper_quantities(run: RunSpec, prefix: str = "") -> list[Quantity]:
     out: list[Quantity] = []
     values = run.resolved()
@@ -230,6 +234,8 @@ def _hyper_quantities(run: RunSpec, prefix: str = "") -> list[Quantity]:
             hyper.name == "seed" and hyper in run.spec.hypers  # the rule's own seed
         ):
             continue  # unused shared options stay out of the way
+        if hyper.name in SHARED_SCHEDULE_NAMES and not schedules.in_use(hyper.name, values):
+            continue  # schedule and clipping options show only when they are in use
         symbol = hyper.symbol
         out.append(Quantity(prefix + hyper.name, symbol, tex_symbol(symbol), _freeze(value)))
     return out
