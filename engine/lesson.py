@@ -39,7 +39,8 @@ CUSTOM = "custom"
 DATA_SURFACE = "linear_regression"
 DEFAULT_DATA = (64, 0.5, 0)  # linear_regression's (samples, noise σ, seed)
 DEFAULT_VIEW = (-5.0, 5.0, -5.0, 5.0)  # a custom surface's box unless the lesson says
-OVERLAYS = ("gradient", "update", "velocity", "sam")  # the window's step overlays
+# the window's step overlays (optgui.playground.overlays)
+OVERLAYS = ("gradient", "update", "velocity", "sam", "linesearch", "trust_region", "curvature")
 PANELS = ("setup", "inspector", "view3d", "loss", "transport", "toolbar", "lab")
 MAX_FILE_BYTES = 2_000_000
 MAX_NOTES = 200_000

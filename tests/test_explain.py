@@ -50,8 +50,8 @@ EXAMPLES = {
     "bfgs": ["bfgs()"],
     "cg": ["cg()", "cg(variant=fletcher_reeves)"],
     "lbfgs": ["lbfgs(line_search_fn=strong_wolfe)", "lbfgs(lr=0.1,history_size=2)"],
-    "lm": ["lm()", "lm(damping_update=marquardt,tau=10)"],
-    "scg": ["scg()"],
+    "lm": ["lm(tau=10)", "lm(damping_update=marquardt,tau=10)"],
+    "scg": ["scg(lambda1=1)"],
     "trust_region": ["trust_region(radius=0.5)"],
     "gd (scheduled)": ["gd(lr=0.4,schedule=cosine,clip_norm=1)"],
 }

@@ -203,7 +203,7 @@ def test_an_older_version_is_migrated(monkeypatch):
 
 
 def test_the_presets_are_the_lesson_files():
-    assert set(PRESETS) == {"course", "gd_sgd_minibatch", "sam_vs_gd"}
+    assert set(PRESETS) == {"course", "gd_sgd_minibatch", "sam_vs_gd", "second_order_race"}
     for name, preset in PRESETS.items():
         lesson = load_lesson(lesson_mod.LESSONS_DIR / f"{name}.optgui")
         assert preset.lesson == lesson

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine import get_surface, parse_spec, run_trajectory
-from engine.optimizers.linesearch import strong_wolfe
+from engine.optimizers.linesearch import strong_wolfe, trials_of
 from engine.optimizers.trust_region import dogleg
 
 CASES = [("rosenbrock", (-1.2, 1.0)), ("himmelblau", (-0.5, 0.5)), ("beale", (1.0, 1.0))]
@@ -113,8 +113,9 @@ def test_bfgs_records_each_step_line_search_and_evaluations():
     traj = run_trajectory(get_surface("rosenbrock"), parse_spec("bfgs()"), (-1.2, 1.0), 10)
     for k in range(1, 11):
         st = traj.states[k]
-        assert traj.evals[k] == len(st.trials) + (1 if k == 1 else 0)
-        accepted = [tr for tr in st.trials if tr.t == st.step]
+        trials = trials_of(st)
+        assert traj.evals[k] == len(trials) + (1 if k == 1 else 0)
+        accepted = [tr for tr in trials if tr.t == st.step]
         assert accepted and accepted[-1].armijo and accepted[-1].curvature
         np.testing.assert_allclose(traj.points[k], traj.points[k - 1] + st.step * st.direction)
 

@@ -10,7 +10,7 @@ import numpy as np
 from engine.explain.context import StepContext
 from engine.explain.format import _freeze
 from engine.explain.tree import Call
-from engine.optimizers.linesearch import Trial, initial_step, strong_wolfe
+from engine.optimizers.linesearch import GRAD_TOL, NO_TRIALS, initial_step, pack, strong_wolfe
 from engine.optimizers.registry import (
     NO_TORCH,
     Array,
@@ -27,7 +27,7 @@ class BFGSState(NamedTuple):
     H: Array  # inverse-Hessian approximation the step's direction used: d = −H·g
     direction: Array  # d = −H·g
     step: float  # accepted step length α along d (0: the search found nothing)
-    trials: tuple[Trial, ...]  # this step's line search, in order
+    trials: Array  # (n, 5): t, φ(t), φ'(t), Armijo, curvature of this step's line search, in order
     evals: int  # surface evaluations (f and ∇f together) used by this step
     f: float  # f at the point the step reached
     f_prev: float  # f at the point the step started from
@@ -60,7 +60,7 @@ def bfgs(c1: float, c2: float, max_ls: int) -> Optimizer:
 
     def init(params):
         z = zeros(params)
-        return BFGSState(t=0, H=np.eye(z.size), direction=z, step=0.0, trials=(), evals=0,
+        return BFGSState(t=0, H=np.eye(z.size), direction=z, step=0.0, trials=NO_TRIALS, evals=0,
                          f=math.nan, f_prev=math.nan, g=z, s=z, updates=0)
 
     def update(grads, state, params=None, oracle=None):
@@ -82,8 +82,8 @@ def bfgs(c1: float, c2: float, max_ls: int) -> Optimizer:
         z = np.zeros_like(g)
         d = -H @ g
         slope = float(g @ d)
-        if not np.any(g) or not math.isfinite(slope):
-            return z, BFGSState(t, H, z, 0.0, (), evals, f, f, g, z, updates)
+        if float(np.max(np.abs(g))) <= GRAD_TOL or not math.isfinite(slope):
+            return z, BFGSState(t, H, z, 0.0, NO_TRIALS, evals, f, f, g, z, updates)
         if slope >= 0:  # H lost positive definiteness (noisy gradients): start again from I
             H = np.eye(len(g))
             d = -g
@@ -92,7 +92,7 @@ def bfgs(c1: float, c2: float, max_ls: int) -> Optimizer:
         t1 = 1.0 if updates else initial_step(f, f_before, slope)
         ls = strong_wolfe(oracle, params, d, f, g, t1, c1, c2, max_ls)
         s = ls.t * d
-        return s, BFGSState(t, H, d, ls.t, ls.trials, evals + len(ls.trials), ls.f, f, g, s,
+        return s, BFGSState(t, H, d, ls.t, pack(ls.trials), evals + len(ls.trials), ls.f, f, g, s,
                             updates)
 
     return Optimizer(init, update)
@@ -120,7 +120,7 @@ def _bfgs(c: StepContext) -> None:
                     lambda g: -(h_new @ np.asarray(g))),
                note="the quasi-Newton direction d = −H·g")
     n = len(after.trials)
-    alpha = c.emit(c.new("step"), c.const("alpha", "α", r"\alpha", after.step),
+    alpha = c.emit(c.new("step"), Call("wolfe", r"\mathrm{wolfe}", d, after.step),
                    note=f"strong Wolfe line search: {n} trial(s), see the line-search table")
     c.step_to(c.w + alpha * d)
 

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.explain.context import StepContext
-from engine.explain.tree import Const, Fn
-from engine.optimizers.linesearch import Trial, initial_step, strong_wolfe
+from engine.explain.tree import Call, Const, Fn
+from engine.optimizers.linesearch import GRAD_TOL, NO_TRIALS, initial_step, pack, strong_wolfe
 from engine.optimizers.registry import (
     NO_TORCH,
     Array,
@@ -30,7 +30,7 @@ class CGState(NamedTuple):
     beta: float  # β of this step (0 on a restart)
     restarted: bool  # this step went back to steepest descent
     step: float  # accepted α
-    trials: tuple[Trial, ...]  # this step's line search
+    trials: Array  # (n, 5): t, φ(t), φ'(t), Armijo, curvature of this step's line search
     evals: int  # surface evaluations used by this step
     f: float  # f at the point reached
     f_prev: float  # f where the step started
@@ -54,7 +54,7 @@ def cg(variant: str, c1: float, c2: float, max_ls: int) -> Optimizer:
 
     def init(params):
         z = zeros(params)
-        return CGState(0, z, 0.0, True, 0.0, (), 0, math.nan, math.nan, z)
+        return CGState(0, z, 0.0, True, 0.0, NO_TRIALS, 0, math.nan, math.nan, z)
 
     def update(grads, state, params=None, oracle=None):
         if oracle is None:
@@ -76,14 +76,14 @@ def cg(variant: str, c1: float, c2: float, max_ls: int) -> Optimizer:
         z = np.zeros_like(g)
         d = -g + beta * state.direction
         slope = float(g @ d)
-        if not np.any(g) or not math.isfinite(slope):
-            return z, CGState(t, z, 0.0, True, 0.0, (), evals, f, f, g)
+        if float(np.max(np.abs(g))) <= GRAD_TOL or not math.isfinite(slope):
+            return z, CGState(t, z, 0.0, True, 0.0, NO_TRIALS, evals, f, f, g)
         if slope >= 0:  # not a descent direction: restart
             d, beta, restart = -g, 0.0, True
             slope = float(g @ d)
         ls = strong_wolfe(oracle, params, d, f, g, initial_step(f, f_before, slope), c1, c2,
                           max_ls)
-        return ls.t * d, CGState(t, d, beta, restart, ls.t, ls.trials,
+        return ls.t * d, CGState(t, d, beta, restart, ls.t, pack(ls.trials),
                                  evals + len(ls.trials), ls.f, f, g)
 
     return Optimizer(init, update)
@@ -107,7 +107,7 @@ def _cg(c: StepContext) -> None:
         beta = c.emit(c.new("beta"), expr, note=note)
     d = c.emit(c.new("direction"), -c.g + beta * c.prev("direction"),
                note="conjugate to the previous directions (for a quadratic)")
-    alpha = c.emit(c.new("step"), c.const("alpha", "α", r"\alpha", after.step),
+    alpha = c.emit(c.new("step"), Call("wolfe", r"\mathrm{wolfe}", d, after.step),
                    note=f"strong Wolfe line search: {len(after.trials)} trial(s), see the "
                         f"line-search table")
     c.step_to(c.w + alpha * d)

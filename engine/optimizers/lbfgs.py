@@ -18,7 +18,9 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.explain.context import StepContext
-from engine.optimizers.linesearch import Trial, make_trial
+from engine.explain.format import _freeze
+from engine.explain.tree import Call
+from engine.optimizers.linesearch import NO_TRIALS, Trial, make_trial, pack
 from engine.optimizers.registry import (
     NO_TORCH,
     Array,
@@ -33,22 +35,23 @@ from engine.optimizers.registry import (
 LINE_SEARCHES = ("none", "strong_wolfe")
 # torch's _strong_wolfe is always called with its defaults for these
 TORCH_C1, TORCH_C2, TORCH_LS_TOLERANCE = 1e-4, 0.9, 1e-9
+STOPS = ("", "max |g| ≤ tolerance_grad", "∇f·d > −tolerance_change")
 
 
 class LBFGSState(NamedTuple):
     t: int  # steps taken (torch's state["n_iter"])
     direction: Array  # d (torch's state["d"])
     step: float  # step length along d (torch's state["t"])
-    old_dirs: tuple[Array, ...]  # the y's kept (newest last)
-    old_stps: tuple[Array, ...]  # the s's kept
-    ro: tuple[float, ...]  # 1/(yᵀs) of each pair
+    old_dirs: Array  # the y's kept, one per row (newest last)
+    old_stps: Array  # the s's kept, one per row
+    ro: Array  # 1/(yᵀs) of each pair
     H_diag: float  # γ = sᵀy/yᵀy of the newest pair: the initial inverse Hessian γ·I
     prev_flat_grad: Array  # ∇f where this step started
     prev_loss: float  # f where this step started
-    trials: tuple[Trial, ...]  # this step's line search (strong_wolfe only)
+    trials: Array  # this step's line search (strong_wolfe only), see linesearch.pack
     evals: int  # closure calls this step (1 + line-search evaluations)
     func_evals: int  # closure calls so far (torch's state["func_evals"])
-    stopped: str  # why the step did not move, "" when it did
+    stopped: int  # why the step did not move: an index into STOPS (0: it moved)
 
 
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -155,7 +158,9 @@ def lbfgs(lr: float, history_size: int, line_search_fn: str, max_eval: int,
 
     def init(params):
         z = zeros(params)
-        return LBFGSState(0, z, 0.0, (), (), (), 1.0, z, math.nan, (), 0, 0, "")
+        none = np.zeros((0, z.size))
+        return LBFGSState(0, z, 0.0, none, none, np.zeros(0), 1.0, z, math.nan, NO_TRIALS, 0,
+                          0, 0)
 
     def update(grads, state, params=None, oracle=None):
         flat_grad = np.asarray(grads, dtype=float)
@@ -167,10 +172,11 @@ def lbfgs(lr: float, history_size: int, line_search_fn: str, max_eval: int,
         evals = 1
         func_evals = state.func_evals + 1
         if float(np.max(np.abs(flat_grad))) <= tolerance_grad:
-            return z, state._replace(trials=(), evals=evals, func_evals=func_evals,
-                                     stopped="max |g| ≤ tolerance_grad")
+            return z, state._replace(trials=NO_TRIALS, evals=evals, func_evals=func_evals,
+                                     stopped=1)
         n_iter = state.t + 1
-        old_dirs, old_stps, ro = list(state.old_dirs), list(state.old_stps), list(state.ro)
+        old_dirs, old_stps = list(state.old_dirs), list(state.old_stps)
+        ro = [float(x) for x in state.ro]
         H_diag = state.H_diag
         if n_iter == 1:
             d = -flat_grad
@@ -200,12 +206,18 @@ def lbfgs(lr: float, history_size: int, line_search_fn: str, max_eval: int,
                 r = r + (al[i] - be_i) * old_stps[i]
             d = r
         prev_flat_grad, prev_loss = flat_grad.copy(), loss
-        t = min(1.0, 1.0 / float(np.sum(np.abs(flat_grad)))) * lr if n_iter == 1 else lr
+        if n_iter == 1:
+            total = float(np.sum(np.abs(flat_grad)))
+            t = min(1.0, 1.0 / total if total > 0 else math.inf) * lr
+        else:
+            t = lr
         gtd = float(flat_grad @ d)
-        new = LBFGSState(n_iter, d, t, tuple(old_dirs), tuple(old_stps), tuple(ro), H_diag,
-                         prev_flat_grad, prev_loss, (), evals, func_evals, "")
+        n = flat_grad.size
+        new = LBFGSState(n_iter, d, t, np.array(old_dirs).reshape(-1, n),
+                         np.array(old_stps).reshape(-1, n), np.array(ro, dtype=float), H_diag,
+                         prev_flat_grad, prev_loss, NO_TRIALS, evals, func_evals, 0)
         if gtd > -tolerance_change:
-            return z, new._replace(stopped="∇f·d > −tolerance_change")
+            return z, new._replace(stopped=2)
         if line_search_fn == "strong_wolfe":
             def obj(step):
                 p = params + step * d
@@ -213,7 +225,7 @@ def lbfgs(lr: float, history_size: int, line_search_fn: str, max_eval: int,
 
             _, _, t, trials = torch_strong_wolfe(obj, t, d, loss, flat_grad, gtd,
                                                  max_ls=max_eval - evals)
-            new = new._replace(step=t, trials=trials, evals=evals + len(trials),
+            new = new._replace(step=t, trials=pack(trials), evals=evals + len(trials),
                                func_evals=func_evals + len(trials))
         return t * d, new
 
@@ -223,11 +235,11 @@ def lbfgs(lr: float, history_size: int, line_search_fn: str, max_eval: int,
 def _lbfgs(c: StepContext) -> None:
     after = c.after
     if after.stopped:
-        c.step_to(c.w, note=f"no step: {after.stopped} (torch returns at once)")
+        c.step_to(c.w, note=f"no step: {STOPS[after.stopped]} (torch returns at once)")
         return
     m = len(after.old_dirs)
-    d = c.emit(c.new("direction"), c.const("d", "d", "d", after.direction) if after.t > 1
-               else -c.g,
+    d = c.emit(c.new("direction"), Call("twoloop", r"\mathrm{twoloop}", c.g,
+                                        _freeze(after.direction)) if after.t > 1 else -c.g,
                note=(f"two-loop recursion over the last {m} pair(s) (s, y), H₀ = γ·I with "
                      f"γ = {after.H_diag:.6g}" if after.t > 1 else "first step: d = −g"))
     if c.values["line_search_fn"] == "strong_wolfe":
@@ -235,7 +247,10 @@ def _lbfgs(c: StepContext) -> None:
                 "evaluation(s), see the line-search table")
     else:
         note = ("t = min(1, 1/Σ|g|)·lr on the first step" if after.t == 1 else "t = lr")
-    t = c.emit(c.new("step"), c.const("t", "t", "t", after.step), note=note)
+    if c.values["line_search_fn"] == "strong_wolfe":
+        t = c.emit(c.new("step"), Call("wolfe", r"\mathrm{wolfe}", d, after.step), note=note)
+    else:
+        t = c.emit(c.new("step"), c.const("t", "t", "t", after.step), note=note)
     c.step_to(c.w + t * d)
 
 

@@ -24,6 +24,11 @@ import numpy as np
 Array = np.ndarray
 
 
+# bfgs and cg take no step (and spend no evaluations) once max|∇f| ≤ GRAD_TOL: there the line
+# search can no longer tell f's changes from rounding, and would spend its whole budget.
+GRAD_TOL = 1e-12
+
+
 class Trial(NamedTuple):
     """One evaluation of φ(t) = f(w + t·d) during a line search."""
 
@@ -42,6 +47,26 @@ class LineSearch(NamedTuple):
     g: Array | None  # ∇f(w + t·d) (None when t = 0: the caller knows ∇f(w))
     trials: tuple[Trial, ...]
     converged: bool  # the accepted step satisfies both strong Wolfe conditions
+
+
+NO_TRIALS = np.zeros((0, 5))
+
+
+def pack(trials) -> Array:
+    """Trials as a read-only (n, 5) array of t, φ(t), φ'(t), Armijo, curvature (1/0): how
+    the rules' states keep them (a state holds numbers and arrays only)."""
+    arr = np.array([tuple(tr) for tr in trials], dtype=float).reshape(-1, 5)
+    arr.flags.writeable = False
+    return arr
+
+
+def trials_of(state) -> list[Trial]:
+    """The line-search trials a state recorded (none for rules without a line search)."""
+    arr = getattr(state, "trials", None)
+    if arr is None:
+        return []
+    return [Trial(float(r[0]), float(r[1]), float(r[2]), bool(r[3]), bool(r[4]))
+            for r in np.asarray(arr, dtype=float).reshape(-1, 5)]
 
 
 def make_trial(t: float, f: float, slope: float, f0: float, slope0: float, c1: float,

@@ -454,6 +454,10 @@ def check_shared_options(spec: OptimizerSpec, values: dict[str, Any],
     """ValueError where the shared schedule/clipping options do not fit this rule."""
     own = {h.name for h in spec.hypers}
     schedules.check(values, given, own)
+    if "residuals" in spec.needs and (values.get("noise") or values.get("batch")):
+        raise ValueError(
+            f"{spec.name} evaluates the residuals r(w) and their Jacobian itself, not a "
+            f"gradient: noise and batch do not apply to it")
     if values.get("schedule", "none") != "none" and "lr" not in own:
         raise ValueError(
             f"{spec.name} has no learning rate to schedule: its step length comes from "

@@ -89,6 +89,8 @@ def scg(sigma: float, lambda1: float) -> Optimizer:
             delta = -delta + lam * p2
             lam = lam_bar
         mu = float(p @ r)  # step 5
+        if mu * mu == 0 or not delta > 0:  # converged to rounding: nothing left to do
+            return z, state._replace(t=k, r=r, p=p, evals=evals, E=E, success=success)
         alpha = mu / delta
         E_new = float(oracle.value(w + alpha * p))  # step 6
         evals += 1

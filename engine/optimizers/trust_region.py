@@ -26,6 +26,9 @@ from engine.optimizers.registry import (
     zeros,
 )
 
+# the pieces of the dogleg path a step can end on (TrustRegionState.kind indexes this)
+PIECES = ("", "newton", "cauchy", "dogleg", "cauchy (B not positive definite)")
+
 
 class TrustRegionState(NamedTuple):
     t: int
@@ -34,7 +37,7 @@ class TrustRegionState(NamedTuple):
     g: Array  # ∇f at the step's point (the model's linear term)
     B: Array  # the exact Hessian there (the model's quadratic term)
     p: Array  # the dogleg step (taken only when ρ > η)
-    kind: str  # which piece of the dogleg: "newton", "cauchy", "dogleg" or "cauchy (B ⋡ 0)"
+    kind: int  # which piece of the dogleg: an index into PIECES
     rho: float  # ρ = (f(w) − f(w + p)) / (m(0) − m(p))
     accepted: bool
     f: float  # f at the point after the step
@@ -58,7 +61,7 @@ def dogleg(g: Array, B: Array, radius: float) -> tuple[Array, str]:
         pd = False
     if not pd:
         tau = 1.0 if gBg <= 0 else min(gnorm**3 / (radius * gBg), 1.0)
-        return -tau * radius * g / gnorm, "cauchy (B ⋡ 0)"
+        return -tau * radius * g / gnorm, "cauchy (B not positive definite)"
     pB = -np.linalg.solve(B, g)
     if np.linalg.norm(pB) <= radius:
         return pB, "newton"
@@ -80,7 +83,7 @@ def trust_region(radius: float, max_radius: float, eta: float) -> Optimizer:
     def init(params):
         z = zeros(params)
         n = z.size
-        return TrustRegionState(0, radius, radius, z, np.zeros((n, n)), z, "", math.nan,
+        return TrustRegionState(0, radius, radius, z, np.zeros((n, n)), z, 0, math.nan,
                                 True, math.nan, 0)
 
     def update(grads, state, params=None, oracle=None):
@@ -95,7 +98,7 @@ def trust_region(radius: float, max_radius: float, eta: float) -> Optimizer:
         f = float(oracle.value(w)) if t == 1 else state.f
         z = np.zeros_like(w)
         if not np.any(g):
-            return z, TrustRegionState(t, delta, delta, g, B, z, "", math.nan, False, f,
+            return z, TrustRegionState(t, delta, delta, g, B, z, 0, math.nan, False, f,
                                        evals)
         p, kind = dogleg(g, B, delta)
         f_new = float(oracle.value(w + p))
@@ -110,7 +113,8 @@ def trust_region(radius: float, max_radius: float, eta: float) -> Optimizer:
             nxt = delta
         accepted = bool(math.isfinite(rho) and rho > eta)
         return (p if accepted else z), TrustRegionState(
-            t, delta, nxt, g, B, p, kind, rho, accepted, f_new if accepted else f, evals)
+            t, delta, nxt, g, B, p, PIECES.index(kind), rho, accepted,
+            f_new if accepted else f, evals)
 
     return Optimizer(init, update)
 
@@ -123,11 +127,15 @@ def _trust_region(c: StepContext) -> None:
            note="the model's curvature: the exact Hessian")
     c.emit(c.new("radius"), c.const("radius", "Δ", r"\Delta", after.radius),
            note="the trust radius of this step")
-    kinds = {"newton": "the Newton step −B⁻¹g lies inside the region",
+    kinds = {"": "",
+             "newton": "the Newton step −B⁻¹g lies inside the region",
              "cauchy": "the Cauchy point is outside: steepest descent to the boundary",
              "dogleg": "the dogleg path leaves the region between Cauchy and Newton points",
-             "cauchy (B ⋡ 0)": "B is not positive definite: the Cauchy point (N&W 4.12)"}
-    p = c.emit(c.new("p"), c.const("p", "p", "p", after.p), note=kinds.get(after.kind, ""))
+             "cauchy (B not positive definite)":
+                 "B is not positive definite: the Cauchy point (N&W 4.12)"}
+    radius = c.new("radius")
+    p = c.emit(c.new("p"), Call("dogleg", r"\mathrm{dogleg}", radius, _freeze(after.p)),
+               note=kinds[PIECES[after.kind]])
     verdict = "step taken" if after.accepted else "step rejected (ρ ≤ η)"
     c.emit(c.new("rho"), c.const("rho", "ρ", r"\rho", after.rho),
            note=f"(f(w) − f(w + p))/(m(0) − m(p)): {verdict}; next Δ = "

@@ -39,7 +39,7 @@ class Surface:
     description: str = ""  # one or two sentences on what the surface demonstrates
     # For sums of squares f = Σᵢ rᵢ² (what Levenberg–Marquardt needs): (x, y) -> (residuals
     # rᵢ, their gradients (∂rᵢ/∂w1, ∂rᵢ/∂w2)); None where f is not written that way.
-    _residuals: Callable[[float, float], tuple[tuple, tuple]] | None = field(
+    _residual_fn: Callable[[float, float], tuple[tuple, tuple]] | None = field(
         default=None, repr=False)
 
     def value(self, p: Array) -> Array:

@@ -48,6 +48,7 @@ from engine.explain import (
     tex_row,
     tex_value,
 )
+from engine.optimizers.linesearch import trials_of
 from engine.trajectory import Trajectory
 
 MONO = "'DejaVu Sans Mono', 'Noto Sans Mono', 'Menlo', 'Consolas', monospace"
@@ -215,14 +216,37 @@ def render_page(
         for note in ex.notes:
             if note not in state.notes:
                 b.hint(note)
+        _line_search_table(b, traj.states[n], n)
         b.section(f"State after step {n}", f"State after step {n}")
     if state.state:
-        b.rows([_quantity_row(q) for q in state.state])
+        b.rows([_quantity_row(q) for q in state.state if q.name not in TABLE_FIELDS])
     else:
         b.hint("This optimizer keeps no state.")
     b.section("Hyperparameters", "Hyperparameters")
     b.rows([_quantity_row(q) for q in state.hypers])
     return Page(b.html(), b.text(), b.markdown(), run_id, step, n)
+
+
+# State fields shown as their own table rather than as a row of numbers.
+TABLE_FIELDS = ("trials",)
+
+
+def _line_search_table(b: _Builder, state, n: int) -> None:
+    """Step n's line search (bfgs, cg, lbfgs with strong_wolfe) as a table of its trials."""
+    trials = trials_of(state)
+    if not trials:
+        return
+    accepted = getattr(state, "step", None)
+    b.sub(f"Line search of step {n}: φ(t) = f(w + t·d)")
+    rows = []
+    for i, tr in enumerate(trials, start=1):
+        mark = "◀ accepted" if accepted is not None and tr.t == accepted else ""
+        rows.append((str(i), fmt(tr.t, minus=MINUS), fmt(tr.f, minus=MINUS),
+                     fmt(tr.slope, minus=MINUS), "✓" if tr.armijo else "✗",
+                     "✓" if tr.curvature else "✗", mark))
+    b.table(("#", "t", "φ(t)", "φ′(t)", "Armijo", "curvature", ""), rows)
+    b.hint("Armijo: φ(t) ≤ φ(0) + c₁·t·φ′(0) (enough decrease); curvature: |φ′(t)| ≤ "
+           "c₂·|φ′(0)| (the slope has flattened). The step is accepted where both hold.")
 
 
 def _message_page(message: str, *, error: bool = False, run_id=None, step: int = 0) -> Page:
@@ -314,6 +338,30 @@ class _Builder:
                 item = f"- {r.symbol} = `{r.value}`"
             items.append(item + (f" ({r.hint})" if r.hint else ""))
         self._md += items + [""]
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A small table with a header row (HTML), aligned columns (text), a pipe table
+        (Markdown)."""
+        head = "".join(f'<td class="hint" align="right" style="padding: 1px 6px;">{_esc(h)}'
+                       "</td>" for h in headers)
+        body = []
+        for row in rows:
+            cells = "".join(f'<td class="num" align="right" style="padding: 1px 6px;">'
+                            f"{_esc(c)}</td>" for c in row)
+            body.append(f"<tr>{cells}</tr>")
+        self._html.append(
+            '<table cellspacing="0" cellpadding="1" style="margin-left: 4px;">'
+            f"<tr>{head}</tr>" + "".join(body) + "</table>"
+        )
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        self._text.append("    " + "  ".join(h.rjust(w) for h, w in zip(headers, widths,
+                                                                         strict=True)))
+        for r in rows:
+            self._text.append("    " + "  ".join(c.rjust(w) for c, w in zip(r, widths,
+                                                                          strict=True)))
+        self._md += ["| " + " | ".join(headers) + " |",
+                     "|" + "|".join("---:" for _ in headers) + "|"]
+        self._md += ["| " + " | ".join(r) + " |" for r in rows] + [""]
 
     def rule_lines(self, rules: Sequence[tuple[str, str]]) -> None:
         body = "<br>".join(_esc(text) for text, _ in rules)
