@@ -18,6 +18,7 @@ from engine.optimizers.registry import (
     Optimizer,
     OptimizerSpec,
     register,
+    run_by_run,
     zeros,
 )
 
@@ -146,7 +147,7 @@ register(OptimizerSpec(
         Hyper("max_ls", 25, "most function-and-gradient evaluations one line search may use",
               kind="int", lo=1, hi=1000),
     ),
-    factory=bfgs,
+    factory=run_by_run(bfgs),
     convention=(
         "Nocedal & Wright, Algorithm 6.1 with the line search of Algorithms 3.5/3.6 "
         "(cubic interpolation); H₀ = I for the first step, rescaled by (6.20) before the "

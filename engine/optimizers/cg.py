@@ -17,6 +17,7 @@ from engine.optimizers.registry import (
     Optimizer,
     OptimizerSpec,
     register,
+    run_by_run,
     zeros,
 )
 
@@ -137,7 +138,7 @@ register(OptimizerSpec(
         Hyper("max_ls", 25, "most function-and-gradient evaluations one line search may use",
               kind="int", lo=1, hi=1000),
     ),
-    factory=cg,
+    factory=run_by_run(cg),
     convention=(
         "Nocedal & Wright §5.2: FR (5.41a) or PR+ (5.45), restarted by Powell's test (5.52) "
         "and whenever d is not a descent direction; line search of Algorithms 3.5/3.6 with "

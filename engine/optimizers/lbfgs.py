@@ -29,6 +29,7 @@ from engine.optimizers.registry import (
     OptimizerSpec,
     lr_hyper,
     register,
+    run_by_run,
     zeros,
 )
 
@@ -286,7 +287,7 @@ register(OptimizerSpec(
         Hyper("tolerance_change", 1e-9, "no step where ∇f·d > −tolerance_change", lo=0.0,
               hi=1e6),
     ),
-    factory=lbfgs,
+    factory=run_by_run(lbfgs),
     convention=(
         "torch.optim.LBFGS(params, max_iter=1, …).step(closure) once per step, the same "
         "names and arithmetic (tests compare paths with torch's to 1e-6). Not mapped to "

@@ -26,6 +26,7 @@ from engine.optimizers.registry import (
     Optimizer,
     OptimizerSpec,
     register,
+    run_by_run,
     zeros,
 )
 
@@ -143,7 +144,7 @@ register(OptimizerSpec(
               "or marquardt (÷10 after a good step, ×10 after a bad one)", kind="choice",
               choices=DAMPING_UPDATES),
     ),
-    factory=lm,
+    factory=run_by_run(lm),
     convention=(
         "Nielsen's damping update (Madsen, Nielsen & Tingleff 2004, Alg. 3.16) by default; "
         "Marquardt's ×10/÷10 with damping_update=marquardt. Needs a surface that is a sum "

@@ -581,3 +581,77 @@ def run_norms(x: Array) -> Array:
     if x.shape[-1] == 2:
         return np.sqrt(x[..., :1] * x[..., :1] + x[..., 1:] * x[..., 1:])
     return np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class LoopedState(NamedTuple):
+    """The state of a batch of runs stepped one by one (see :func:`run_by_run`)."""
+
+    t: int
+    runs: tuple  # each run's own state
+
+
+def run_by_run(factory: Callable[..., Optimizer]) -> Callable[..., Optimizer]:
+    """Batch a rule whose steps take a varying number of evaluations (a line search, a trust
+    region, Levenberg–Marquardt's accepted or rejected trial) by looping over the runs.
+
+    Vectorizing such a step would mean masking every branch of a line search per run;
+    instead a batch of points, shape ``(N, 2)``, is stepped run by run in Python, each run
+    with its own state and its own hyperparameters (row i of a per-run array, as
+    :func:`per_run_values` makes them), so run i is exactly its single run. A run whose
+    update fails (a singular matrix at a NaN point) gets a NaN update and diverges alone.
+    A single point ``(2,)`` takes the rule directly. The runs of a batch ask the oracle
+    about one point at a time, which needs an exact oracle (no noise, full batch).
+    """
+
+    def build(**kwargs: Any) -> Optimizer:
+        arrays = {k for k, v in kwargs.items() if isinstance(v, np.ndarray)}
+
+        def scalar(i: int) -> dict[str, Any]:
+            return {k: (float(np.asarray(v).reshape(-1)[i]) if k in arrays else v)
+                    for k, v in kwargs.items()}
+
+        one = factory(**scalar(0)) if arrays else factory(**kwargs)
+        rules: dict[int, Optimizer] = {}
+
+        def rule(i: int) -> Optimizer:
+            if not arrays:
+                return one
+            if i not in rules:
+                rules[i] = factory(**scalar(i))
+            return rules[i]
+
+        def init(params):
+            p = np.asarray(params, dtype=float)
+            if p.ndim == 1:
+                return one.init(p)
+            return LoopedState(0, tuple(rule(i).init(pi) for i, pi in enumerate(p)))
+
+        def update(grads, state, params=None, oracle=None):
+            p = np.asarray(params, dtype=float)
+            if p.ndim == 1:
+                return one.update(grads, state, params, oracle)
+            if oracle is not None and not getattr(oracle, "exact", True):
+                raise ValueError("rules with a line search or trust region step a batch run by "
+                                 "run and need exact gradients: no noise or mini-batches")
+            surface = getattr(oracle, "surface", oracle)
+            g = np.asarray(grads, dtype=float)
+            updates = np.empty_like(p)
+            states = []
+            for i, (pi, gi, si) in enumerate(zip(p, g, state.runs, strict=True)):
+                try:
+                    ui, si = rule(i).update(gi, si, pi, surface)
+                except (FloatingPointError, np.linalg.LinAlgError, OverflowError, ValueError,
+                        ZeroDivisionError):
+                    if not np.all(np.isfinite(pi)):
+                        ui = np.full(2, np.nan)
+                    else:
+                        raise
+                updates[i] = ui
+                states.append(si)
+            return updates, LoopedState(state.t + 1, tuple(states))
+
+        return Optimizer(init, update)
+
+    build.__name__ = getattr(factory, "__name__", "rule")
+    build.__doc__ = factory.__doc__
+    return build

@@ -24,6 +24,7 @@ from engine.optimizers.registry import (
     Optimizer,
     OptimizerSpec,
     register,
+    run_by_run,
     zeros,
 )
 
@@ -149,7 +150,7 @@ register(OptimizerSpec(
         Hyper("lambda1", 1e-6, "λ₁: the first scale (Møller: 0 < λ₁ ≤ 1e-6)", lo=0.0,
               lo_open=True, hi=1e6, symbol="λ₁"),
     ),
-    factory=scg,
+    factory=run_by_run(scg),
     convention=(
         "Transcribed from Møller (1993), section 2.3, one iteration (failed ones included) "
         "per step; restart every N = 2 iterations."

@@ -23,6 +23,7 @@ from engine.optimizers.registry import (
     Optimizer,
     OptimizerSpec,
     register,
+    run_by_run,
     zeros,
 )
 
@@ -167,7 +168,7 @@ register(OptimizerSpec(
         Hyper("eta", 0.15, "η: the step is taken when ρ > η (N&W: η ∈ [0, ¼))", lo=0.0,
               hi=0.25, hi_open=True, symbol="η"),
     ),
-    factory=trust_region,
+    factory=run_by_run(trust_region),
     convention=(
         "Nocedal & Wright, Algorithm 4.1 with the dogleg step (§4.1); where ∇²f is not "
         "positive definite the dogleg is undefined and the Cauchy point (4.12) is used."
