@@ -222,3 +222,21 @@ def in_use(name: str, values: dict[str, Any]) -> bool:
     if name in CLIP_PARAMS:
         return bool(values.get(name))
     return relevant(name, values) and values.get("schedule", "none") != "none"
+
+
+def torch_kwargs(values: dict[str, Any], run_steps: int, has_momentum: bool = True,
+                 ) -> dict[str, Any]:
+    """The keyword arguments of torch's scheduler class for these values (T_max = 0 and
+    total_steps = 0 become ``run_steps``, max_lr = 0 the run's lr; cycle_momentum is
+    dropped for an optimizer without momentum or betas, which torch would refuse)."""
+    kind = values.get("schedule", "none")
+    out = {p: values[p] for p in SCHEDULE_PARAMS[kind]}
+    if kind == "cosine":
+        out["T_max"] = out["T_max"] or max(int(run_steps), 1)
+    if kind == "onecycle":
+        out["total_steps"] = out["total_steps"] or max(int(run_steps), 1)
+        out["max_lr"] = out["max_lr"] or values.get("lr", 0.0)
+        out["pct_start"] = float(out["pct_start"])
+        if not has_momentum:
+            out["cycle_momentum"] = False
+    return out

@@ -193,3 +193,45 @@ def test_shared_options_are_refused_where_they_cannot_apply():
         parse_spec("gd(lr=0.1,schedule=linear)")
     assert str(parse_spec("gd(lr=0.1,schedule=onecycle,anneal_strategy=linear)")) == \
         "gd(lr=0.1,schedule=onecycle,anneal_strategy=linear)"
+
+
+# ----------------------------------------------------------------- the lab: torch's schedulers
+
+
+@pytest.mark.parametrize("spec", [
+    "sgd(lr=0.1,momentum=0.9,schedule=step,step_size=2,gamma=0.5)",
+    "adam(lr=0.01,schedule=onecycle,total_steps=6)",
+    "rmsprop(lr=0.01,schedule=cosine,clip_norm=0.5)",
+])
+def test_the_lab_uses_torchs_schedulers_and_the_adapter_follows_them(spec):
+    """A torch optimizer gets torch's own scheduler; the engine adapter reads the lr (and
+    OneCycleLR's β₁) the scheduler writes into its param group: both train alike."""
+    from engine import parse_spec
+    from engine import training as T
+    from engine.training.adapter import make_torch_scheduler
+
+    run = parse_spec(spec)
+    clip = run.resolved()["clip_norm"]
+    finals = []
+    for backend in ("auto", "engine"):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh(),
+                                    torch.nn.Linear(4, 3))
+        opt = T.make_torch_optimizer(run, model.parameters(), backend=backend)
+        sched = make_torch_scheduler(run, opt, 6)
+        assert type(sched).__name__ == schedules.TORCH_CLASSES[run.resolved()["schedule"]]
+        gen = torch.Generator().manual_seed(1)
+        lrs = []
+        for _ in range(6):
+            x, y = torch.rand(16, 6, generator=gen), torch.randint(0, 3, (16,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert len(set(lrs)) > 1  # the rate changed
+        finals.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*finals, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
