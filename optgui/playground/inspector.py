@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtGui import QAction, QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -259,11 +259,45 @@ def _document(body: str) -> str:
     return f"<html><head><style>{STYLE}</style></head><body>{body}</body></html>"
 
 
+MIN_CONTRAST = 4.5  # WCAG AA for normal text
+
+
+def _luminance(color: QColor) -> float:
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return (0.2126 * linear(color.redF()) + 0.7152 * linear(color.greenF())
+            + 0.0722 * linear(color.blueF()))
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two colours (1 to 21)."""
+    la, lb = sorted((_luminance(QColor(a)), _luminance(QColor(b))), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def readable(color: str, background: str = CARD) -> str:
+    """``color``, lightened towards white just enough to read on ``background`` (a run
+    recoloured dark keeps its hue in the inspector's text instead of vanishing)."""
+    base = QColor(color)
+    if not base.isValid():
+        return TEXT
+    for step in range(11):
+        t = step / 10
+        mixed = QColor.fromRgbF(base.redF() + (1 - base.redF()) * t,
+                                base.greenF() + (1 - base.greenF()) * t,
+                                base.blueF() + (1 - base.blueF()) * t)
+        if contrast(mixed.name(), background) >= MIN_CONTRAST:
+            return mixed.name()
+    return TEXT
+
+
 class _Builder:
     """Accumulates one page as HTML, plain text and Markdown side by side."""
 
     def __init__(self, color: str) -> None:
-        self.color = color
+        self.swatch = color  # the run's own colour, for the strip beside the title
+        self.color = readable(color)  # the same hue, legible, for text
         self._html: list[str] = []
         self._text: list[str] = []
         self._md: list[str] = []
@@ -273,7 +307,7 @@ class _Builder:
         c = self.color
         self._html.append(
             f'<table width="100%" cellspacing="0" cellpadding="0" bgcolor="{CARD}"><tr>'
-            f'<td width="5" bgcolor="{c}"></td>'
+            f'<td width="5" bgcolor="{self.swatch}"></td>'
             f'<td style="padding: 6px 8px;">'
             f'<span style="font-size: 12pt; font-weight: 600; color: {c};">{_esc(title)}</span>'
             f'<br><span class="mono" style="color: {MUTED}; font-size: 9pt;">'

@@ -362,9 +362,13 @@ class RunList(QGroupBox):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setToolTip("Tick to show a run; select it to edit its hyperparameters")
-        self.list.setWordWrap(True)  # long spec strings wrap; no horizontal scrolling
+        # one line per run, elided in the middle so that the end ("(diverged at step N)")
+        # stays readable: rows of one height let _fit_height show every run (wrapped rows
+        # grew when the scroll bar appeared, which hid the last run behind it)
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setUniformItemSizes(False)
+        self.list.setUniformItemSizes(True)
         self.list.currentItemChanged.connect(self._current_changed)
         self.list.itemChanged.connect(self._item_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.recolor())
