@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -462,6 +462,10 @@ class BatchResult:
 CHUNK = 8192  # runs stepped together: their arrays stay in the CPU's cache
 
 
+class BatchCancelled(Exception):
+    """:func:`run_batch` was stopped by its ``progress`` callback."""
+
+
 def default_workers() -> int:
     """Threads for :func:`run_batch`: the machine's cores, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -478,6 +482,7 @@ def run_batch(
     hyper_overrides: dict[str, Any] | None = None,
     chunk: int = CHUNK,
     workers: int | None = None,
+    progress: Callable[[int, int], bool | None] | None = None,
 ) -> BatchResult:
     """Run ``spec`` from every start at once, vectorized over the runs.
 
@@ -494,7 +499,11 @@ def run_batch(
     Memory stays O(N) unless ``keep_path`` asks for every point (O(steps·N)). ``tol`` fills
     :attr:`BatchResult.steps_to_tol`. The runs are stepped ``chunk`` at a time, the chunks
     on ``workers`` threads (default :func:`default_workers`); neither changes any number,
-    they only keep the arrays in cache and the cores busy. Example, a basin map::
+    they only keep the arrays in cache and the cores busy. ``progress(done, total)`` is
+    called (in the calling thread) each time a chunk of runs is finished; returning
+    ``False`` stops the batch: :class:`BatchCancelled` is raised once the chunks already
+    under way are done (pass a smaller ``chunk`` for finer progress and quicker stops).
+    Example, a basin map::
 
         xs, ys = np.meshgrid(np.linspace(-5, 5, 256), np.linspace(-5, 5, 256))
         res = run_batch(get_surface("himmelblau"), parse_spec("adam(lr=0.05)"),
@@ -530,11 +539,23 @@ def run_batch(
 
     firsts = range(0, n, chunk)
     workers = min(len(firsts), max(1, int(workers if workers is not None else default_workers())))
+    parts: list[dict[str, Any]] = []
+
+    def report(done: dict[str, Any]) -> None:
+        parts.append(done)
+        if progress is not None and progress(min(n, len(parts) * chunk), n) is False:
+            raise BatchCancelled(f"cancelled after {len(parts) * chunk} of {n} runs")
+
     if workers == 1:
-        parts = [part(i) for i in firsts]
+        for i in firsts:
+            report(part(i))
     else:  # numpy releases the GIL inside its loops: chunks run in parallel on the cores
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(part, firsts))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            for done in pool.map(part, firsts):
+                report(done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "paths"}
     return BatchResult(
         spec=spec, surface=surface.name, starts=np.array(w), requested_steps=steps, tol=tol,

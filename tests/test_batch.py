@@ -259,3 +259,25 @@ def test_a_wrapper_declares_its_base_velocity_and_batches_keep_it():
     assert REGISTRY["sam"].velocity == FROM_BASE
     res = run_batch(HIMMELBLAU, parse_spec("sam(base=adam(lr=0.05),rho=0.05)"), STARTS, 3)
     assert res.points.shape == (len(STARTS), 2)
+
+
+def test_progress_is_reported_per_chunk_and_can_cancel():
+    from engine.trajectory import BatchCancelled
+
+    starts = np.tile(STARTS, (4, 1))  # 20 runs
+    seen = []
+    res = run_batch(QUAD, parse_spec("adam(lr=0.1)"), starts, 20, chunk=6, workers=2,
+                    progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(6, 20), (12, 20), (18, 20), (20, 20)]
+    np.testing.assert_array_equal(
+        res.points, run_batch(QUAD, parse_spec("adam(lr=0.1)"), starts, 20).points)
+    calls = []
+
+    def stop(done, total):
+        calls.append(done)
+        return False
+
+    with pytest.raises(BatchCancelled):
+        run_batch(QUAD, parse_spec("adam(lr=0.1)"), starts, 20, chunk=5, workers=1,
+                  progress=stop)
+    assert calls == [5]
