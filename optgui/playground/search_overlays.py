@@ -213,7 +213,7 @@ class SearchOverlays(QObject):
         self.h_ellipse = add(pg.PlotDataItem(pen=pg.mkPen(H_COLOR, width=2.0)), 20)
         self.true_ellipse = add(pg.PlotDataItem(pen=pg.mkPen(TRUE_H_COLOR, width=1.6,
                                                              style=Qt.PenStyle.DashLine)), 20)
-        self.curv_label = add(pg.TextItem("", color=H_COLOR, anchor=(0, 0),
+        self.curv_label = add(pg.TextItem("", color=H_COLOR, anchor=(0.5, -0.1),
                                           fill=pg.mkBrush(16, 16, 22, 200)), 23)
         self.curv_label.setFont(font)
         self.geometry = Geometry()
@@ -289,8 +289,9 @@ class SearchOverlays(QObject):
             if geo.curvature_note:
                 text = f"— H (BFGS); {geo.curvature_note}"
             self.curv_label.setText(text)
-            x = float(np.nanmax(geo.h_ellipse[0]))
-            y = float(np.nanmax(geo.h_ellipse[1]))
+            # under the ellipse, clear of the search direction's trial points
+            x = float(np.nanmean(geo.h_ellipse[0]))
+            y = float(np.nanmin(geo.h_ellipse[1]))
             self.curv_label.setPos(x, y)
 
     @staticmethod
