@@ -1,4 +1,4 @@
-"""Command line: ``python main.py [export|train] ...``; no sub-command (or a lesson file,
+"""Command line: ``python main.py [export|train|map] ...``; no sub-command (or a lesson file,
 ``python main.py lesson.optgui``) opens the window.
 
 The ``export`` interface is stable (other tools and the tests call it)::
@@ -59,13 +59,14 @@ def _parse_point(text: str) -> tuple[float, float]:
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
-    """Let ``--start -5,-2`` work: argparse would take ``-5,-2`` for an option."""
+    """Let ``--start -5,-2`` (and ``map --view -5,5,-4,4``) work: argparse would take
+    ``-5,-2`` for an option."""
     out: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--start" and i + 1 < len(argv) and argv[i + 1].startswith("-"):
-            out.append(f"--start={argv[i + 1]}")
+        if arg in ("--start", "--view") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{arg}={argv[i + 1]}")
             i += 2
             continue
         out.append(arg)
@@ -413,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="See how optimizers work. Without a sub-command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"optgui {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{export,train}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{export,train,map}", parser_class=_Parser)
     _add_export_parser(sub)
     try:
         from optgui.cli import train as cli_train
@@ -421,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
         cli_train = None
     if cli_train is not None:
         cli_train.add_parser(sub)
+    from optgui.cli import map as cli_map
+
+    cli_map.add_parser(sub)
     return parser
 
 
@@ -433,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(_join_negative_values(argv))
         if not getattr(args, "func", None):
-            raise CliError("optgui: choose a sub-command: export or train (see --help)")
+            raise CliError("optgui: choose a sub-command: export, train or map (see --help)")
         return int(args.func(args) or 0)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
