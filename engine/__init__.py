@@ -22,7 +22,13 @@ import sys
 from engine.optimizers import REGISTRY, OptimizerSpec, build_optimizer, get_optimizer_spec
 from engine.spec import RunSpec, parse_spec
 from engine.surfaces import SURFACES, Surface, get_surface
-from engine.trajectory import BatchResult, Trajectory, run_batch, run_trajectory
+from engine.trajectory import (
+    BatchCancelled,
+    BatchResult,
+    Trajectory,
+    run_batch,
+    run_trajectory,
+)
 
 # Modules that moved into packages, under their old names: ``import engine.data`` gives the
 # very module object ``engine.training.data`` (so patching one patches the other). Scripts
@@ -53,6 +59,7 @@ if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
 
 __all__ = [
     "REGISTRY",
+    "BatchCancelled",
     "BatchResult",
     "SURFACES",
     "OptimizerSpec",

@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -45,7 +47,7 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
 
 
 CSV_COLUMNS = ("run", "optimizer", "surface", "step", "w1", "w2", "loss", "grad1", "grad2",
-               "diverged")
+               "diverged", "evals", "lr", "clipped")
 
 
 def _num(x: float) -> str:
@@ -56,7 +58,10 @@ def trajectories_csv(trajectories) -> str:
     """One row per run and recorded step (step 0 is the start), full float precision.
 
     ``diverged`` is 1 on the last recorded row of a run that diverged at the next step,
-    0 everywhere else; rows never hold NaN or inf.
+    0 everywhere else. ``evals`` is the number of surface evaluations the step used (its
+    line-search trials included; 0 on step 0), ``lr`` the learning rate it ran with (its
+    schedule's η_k; empty on step 0 and for rules without one) and ``clipped`` 1 where
+    clip_norm/clip_value changed its gradient. Rows never hold NaN or inf.
     """
     import csv
     import io
@@ -69,6 +74,10 @@ def trajectories_csv(trajectories) -> str:
         for k in range(last + 1):
             w, g = traj.points[k], traj.grads[k]
             diverged = int(traj.diverged and k == last)
+            lr = traj.lrs[k] if k < len(traj.lrs) else np.nan
             writer.writerow([run, str(traj.spec), traj.surface, k, _num(w[0]), _num(w[1]),
-                             _num(traj.losses[k]), _num(g[0]), _num(g[1]), diverged])
+                             _num(traj.losses[k]), _num(g[0]), _num(g[1]), diverged,
+                             int(traj.evals[k]) if k < len(traj.evals) else "",
+                             _num(lr) if np.isfinite(lr) else "",
+                             int(traj.clipped[k]) if k < len(traj.clipped) else 0])
     return buf.getvalue()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.export import atomic_write
+from engine.trajectory import MAX_RUNS, check_load
 
 SCHEMA_VERSION = 1
 SUFFIX = ".optgui"
@@ -38,12 +39,12 @@ CUSTOM = "custom"
 DATA_SURFACE = "linear_regression"
 DEFAULT_DATA = (64, 0.5, 0)  # linear_regression's (samples, noise σ, seed)
 DEFAULT_VIEW = (-5.0, 5.0, -5.0, 5.0)  # a custom surface's box unless the lesson says
-OVERLAYS = ("gradient", "update", "velocity", "sam")  # the window's step overlays
+# the window's step overlays (optgui.playground.overlays)
+OVERLAYS = ("gradient", "update", "velocity", "sam", "linesearch", "trust_region", "curvature")
 PANELS = ("setup", "inspector", "view3d", "loss", "transport", "toolbar", "lab")
 MAX_FILE_BYTES = 2_000_000
 MAX_NOTES = 200_000
 MAX_TITLE = 300
-MAX_RUNS = 64
 MAX_EXPRESSION = 500
 LAB_KEYS = ("optimizers", "lr", "epochs", "batch_size", "layers", "width", "activation",
             "seed", "train_limit")
@@ -277,6 +278,10 @@ def lesson_from_dict(data: Any, *, check_expression: bool = True) -> Lesson:
         runs.append(LessonRun(spec, color.lower(), _boolean(entry.get("enabled", True),
                                                             f"{where}.enabled")))
 
+    try:
+        check_load(len(runs), steps)  # the same limits as the window and the command line
+    except ValueError as exc:
+        raise LessonError(f"optimizers: {exc}") from None
     selected = data.get("selected", 0 if runs else None)
     if selected is not None:
         if not runs:

@@ -190,17 +190,53 @@ def overrides_at(values: dict[str, Any], own: set[str], epoch: int, run_steps: i
 def clip(grads: np.ndarray, clip_norm: float = 0.0, clip_value: float = 0.0,
          ) -> tuple[np.ndarray, bool]:
     """The gradient after clip_grad_value_ then clip_grad_norm_ (0 = off), and whether
-    clipping changed it."""
+    clipping changed it; a batch of runs (shape (N, 2)) is clipped run by run."""
     g = np.asarray(grads, dtype=float)
-    fired = False
+    fired = np.zeros(g.shape[:-1], dtype=bool)  # one flag per run (a 0-d array for one run)
     if clip_value:
         clipped = np.clip(g, -clip_value, clip_value)
-        fired = bool(np.any(clipped != g))
+        fired |= np.any(clipped != g, axis=-1)
         g = clipped
     if clip_norm:
-        norm = float(np.linalg.norm(g))
+        norm = np.sqrt(np.sum(g * g, axis=-1, keepdims=True))
         coef = clip_norm / (norm + CLIP_NORM_EPS)
-        if coef < 1.0:
-            g = g * coef
-            fired = True
-    return g, fired
+        fired |= coef[..., 0] < 1.0
+        g = np.where(coef < 1.0, g * coef, g)
+    return g, (bool(fired) if fired.ndim == 0 else fired)
+
+
+def relevant(name: str, values: dict[str, Any]) -> bool:
+    """Whether the shared option ``name`` matters for a run with these values: ``schedule``
+    and the clip options always (they switch things on), a schedule's own parameters only
+    under that schedule. Forms and explanations leave the rest out."""
+    if name in ALL_PARAMS:
+        return name in SCHEDULE_PARAMS[values.get("schedule", "none")]
+    return True
+
+
+def in_use(name: str, values: dict[str, Any]) -> bool:
+    """Whether an explanation should list the shared option ``name``: the schedule and its
+    own parameters when a schedule is on, a clip option when it is set."""
+    if name == "schedule":
+        return values.get("schedule", "none") != "none"
+    if name in CLIP_PARAMS:
+        return bool(values.get(name))
+    return relevant(name, values) and values.get("schedule", "none") != "none"
+
+
+def torch_kwargs(values: dict[str, Any], run_steps: int, has_momentum: bool = True,
+                 ) -> dict[str, Any]:
+    """The keyword arguments of torch's scheduler class for these values (T_max = 0 and
+    total_steps = 0 become ``run_steps``, max_lr = 0 the run's lr; cycle_momentum is
+    dropped for an optimizer without momentum or betas, which torch would refuse)."""
+    kind = values.get("schedule", "none")
+    out = {p: values[p] for p in SCHEDULE_PARAMS[kind]}
+    if kind == "cosine":
+        out["T_max"] = out["T_max"] or max(int(run_steps), 1)
+    if kind == "onecycle":
+        out["total_steps"] = out["total_steps"] or max(int(run_steps), 1)
+        out["max_lr"] = out["max_lr"] or values.get("lr", 0.0)
+        out["pct_start"] = float(out["pct_start"])
+        if not has_momentum:
+            out["cycle_momentum"] = False
+    return out

@@ -2,7 +2,8 @@
 
 ``adam(lr=0.2,beta1=0.9,beta2=0.999,eps=1e-6)`` parses into a :class:`RunSpec` and prints
 back identically: the keys the user gave, in the order given, each value written as typed.
-Values are numbers, ``true``/``false``, or another spec (``sam(base=adam(lr=0.05),rho=0.05)``).
+Values are numbers, ``true``/``false``, a name from a fixed list (``schedule=cosine``), or
+another spec (``sam(base=adam(lr=0.05),rho=0.05)``).
 Unknown names, unknown, repeated or missing keys and out-of-range values raise a
 ``ValueError`` that names the valid choices. The parser is a small hand-written scanner:
 nothing the user types is ever evaluated.
@@ -160,6 +161,12 @@ class _Parser:
         if hyper.kind == "spec":
             inner = self.spec(depth + 1)
             return str(inner), inner
+        if hyper.kind == "choice":
+            m = _NAME.match(self.text, self.pos)
+            if not m:
+                raise self.error(f"expected a value for {hyper.name} ({hyper.range_text()})")
+            self.pos = m.end()
+            return m.group(0), m.group(0)
         m = _NUMBER.match(self.text, self.pos)
         if m:
             self.pos = m.end()

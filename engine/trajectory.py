@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from engine import schedules
 from engine.optimizers import build_optimizer
 from engine.optimizers.registry import per_run_values, run_norms
 from engine.spec import RunSpec
@@ -190,6 +191,12 @@ class Trajectory:
     diverged_reason: str = ""
     # batches[k - 1]: the sample indices of step k's mini-batch (empty when full batch)
     batches: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    # evals[k]: surface evaluations used by step k (line-search trials included; 0 at k = 0)
+    evals: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=int), repr=False)
+    # lrs[k]: the learning rate step k ran with (its schedule's η_k; NaN at k = 0 and for
+    # rules without a learning rate); clipped[k]: clip_norm/clip_value changed g_k
+    lrs: np.ndarray = field(default_factory=lambda: np.full(1, np.nan), repr=False)
+    clipped: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=bool), repr=False)
 
     @property
     def steps(self) -> int:
@@ -246,9 +253,34 @@ class _Runs:
     oracle: NoisyOracle
     centre: np.ndarray
     radius: float
+    spec: RunSpec | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # per-run hyperparameters
+    steps: int = 0  # the run's length (T_max = 0 / total_steps = 0 mean it)
 
     def __post_init__(self) -> None:
         self._cx, self._cy = (float(c) for c in self.centre)
+        values = self.spec.resolved() if self.spec is not None else {}
+        self.values = values
+        self.own = {h.name for h in self.spec.spec.hypers} if self.spec is not None else set()
+        self.scheduled = values.get("schedule", "none") != "none"
+        self.clip_norm = values.get("clip_norm", 0.0)
+        self.clip_value = values.get("clip_value", 0.0)
+        lr = self.overrides.get("lr", values.get("lr")) if "lr" in self.own else np.nan
+        self.base_lr = lr
+        self.lr = lr  # the learning rate of the last step taken
+        self.fired: Any = False  # whether clipping changed the last step's gradient
+
+    def rule(self, k: int):
+        """The rule of step k: a schedule sets η_k (and OneCycleLR's momentum) before it,
+        as torch's schedulers rewrite the optimizer's lr; otherwise the one rule."""
+        if not self.scheduled:
+            return self.opt
+        values = dict(self.values)
+        if "lr" in self.overrides:
+            values["lr"] = self.overrides["lr"]
+        sched = schedules.overrides_at(values, self.own, k - 1, self.steps)
+        self.lr = sched.get("lr", self.base_lr)
+        return build_optimizer(self.spec, {**self.overrides, **sched})
 
     def evaluate(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Loss and true gradient at ``w``, and a code per run (None when all are fine)."""
@@ -276,14 +308,18 @@ class _Runs:
         )
         return loss, grad, codes
 
-    def advance(self, w, state, true_grad):
-        """One step from ``w`` (true gradient ``true_grad``): returns the mini-batch, the
+    def advance(self, w, state, true_grad, k: int = 1):
+        """Step k from ``w`` (true gradient ``true_grad``): returns the mini-batch, the
         gradient fed to the rule, its update and new state, the new point, its loss and
-        gradient and the codes of :meth:`evaluate`. An exception from the rule propagates."""
+        gradient and the codes of :meth:`evaluate`. An exception from the rule propagates.
+        Clipping (clip_value, then clip_norm) acts on the gradient before the rule sees it;
+        :attr:`lr` and :attr:`fired` tell the step's learning rate and whether it clipped."""
         idx = self.oracle.next_batch()
         # an exact oracle's gradient at w is the one recorded for w a step ago
         g = true_grad if self.oracle.exact else self.oracle.grad(w)
-        upd, new_state = self.opt.update(g, state, w, self.oracle)
+        if self.clip_norm or self.clip_value:
+            g, self.fired = schedules.clip(g, self.clip_norm, self.clip_value)
+        upd, new_state = self.rule(k).update(g, state, w, self.oracle)
         w_new = w + upd
         loss, grad, codes = self.evaluate(w_new)
         return idx, g, upd, new_state, w_new, loss, grad, codes
@@ -297,12 +333,13 @@ def _check_steps(steps: int) -> int:
 
 
 def _setup(surface: Surface, spec: RunSpec, overrides: dict[str, Any] | None = None,
-           runs: range | None = None) -> _Runs:
+           runs: range | None = None, steps: int = 0) -> _Runs:
     values = spec.resolved()
     oracle = NoisyOracle(surface, values.get("noise", 0.0), values.get("seed", 0),
                          values.get("batch", 0), runs)
     centre, radius = divergence_limit(surface)
-    return _Runs(surface, build_optimizer(spec, overrides), oracle, centre, radius)
+    return _Runs(surface, build_optimizer(spec, overrides), oracle, centre, radius, spec,
+                 dict(overrides or {}), steps)
 
 
 def _reason(code: int, radius: float, error: str = "") -> str:
@@ -321,13 +358,14 @@ def run_trajectory(
     w = np.asarray(start, dtype=float).reshape(2)
     if not np.all(np.isfinite(w)):
         raise ValueError(f"start point must be finite, got {tuple(w)}")
-    runs = _setup(surface, spec)
+    runs = _setup(surface, spec, steps=steps)
 
     state = runs.opt.init(w)
     nan2 = np.full(2, np.nan)
     points, losses, grads = [w], [float(surface.value(w))], [surface.grad(w)]
     used, updates, states = [nan2], [np.zeros(2)], [state]
     batches: list[np.ndarray] = []
+    evals, lrs, clipped = [0], [np.nan], [False]
     diverged_at, reason = None, ""
     if not (np.isfinite(losses[0]) and np.all(np.isfinite(grads[0]))):
         raise ValueError(f"the surface is not defined at the start point {tuple(w)}")
@@ -336,7 +374,7 @@ def run_trajectory(
         for k in range(1, steps + 1):
             try:
                 idx, g, upd, new_state, w_new, loss, true_grad, codes = runs.advance(
-                    w, state, grads[-1])
+                    w, state, grads[-1], k)
             except (FloatingPointError, np.linalg.LinAlgError, OverflowError) as exc:
                 diverged_at, reason = k, _reason(UPDATE_FAILED, runs.radius, str(exc))
                 break
@@ -350,6 +388,9 @@ def run_trajectory(
             used.append(np.asarray(g, dtype=float))
             updates.append(np.asarray(upd, dtype=float))
             states.append(state)
+            evals.append(int(getattr(state, "evals", 1)))
+            lrs.append(float(runs.lr))
+            clipped.append(bool(runs.fired))
             if idx is not None:
                 batches.append(idx)
 
@@ -366,6 +407,9 @@ def run_trajectory(
         diverged_at=diverged_at,
         diverged_reason=reason,
         batches=tuple(batches),
+        evals=np.array(evals, dtype=int),
+        lrs=np.array(lrs, dtype=float),
+        clipped=np.array(clipped, dtype=bool),
     )
 
 
@@ -418,6 +462,10 @@ class BatchResult:
 CHUNK = 8192  # runs stepped together: their arrays stay in the CPU's cache
 
 
+class BatchCancelled(Exception):
+    """:func:`run_batch` was stopped by its ``progress`` callback."""
+
+
 def default_workers() -> int:
     """Threads for :func:`run_batch`: the machine's cores, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -434,6 +482,7 @@ def run_batch(
     hyper_overrides: dict[str, Any] | None = None,
     chunk: int = CHUNK,
     workers: int | None = None,
+    progress: Callable[[int, int], bool | None] | None = None,
     first: int = 0,
 ) -> BatchResult:
     """Run ``spec`` from every start at once, vectorized over the runs.
@@ -451,10 +500,13 @@ def run_batch(
     Memory stays O(N) unless ``keep_path`` asks for every point (O(steps·N)). ``tol`` fills
     :attr:`BatchResult.steps_to_tol`. The runs are stepped ``chunk`` at a time, the chunks
     on ``workers`` threads (default :func:`default_workers`); neither changes any number,
-    they only keep the arrays in cache and the cores busy. ``first`` numbers the runs from
-    ``first`` on (their generators are those of runs ``first …`` of one larger batch), so a
-    caller computing a big batch piece by piece (:mod:`engine.maps`) keeps every run's
-    streams distinct. Example, a basin map::
+    they only keep the arrays in cache and the cores busy. ``progress(done, total)`` is
+    called (in the calling thread) each time a chunk of runs is finished; returning
+    ``False`` stops the batch: :class:`BatchCancelled` is raised once the chunks already
+    under way are done (pass a smaller ``chunk`` for finer progress and quicker stops).
+    ``first`` numbers the runs from ``first`` on (their generators are those of runs
+    ``first …`` of one larger batch), so a caller computing a big batch piece by piece
+    (:mod:`engine.maps`) keeps every run's streams distinct. Example, a basin map::
 
         xs, ys = np.meshgrid(np.linspace(-5, 5, 256), np.linspace(-5, 5, 256))
         res = run_batch(get_surface("himmelblau"), parse_spec("adam(lr=0.05)"),
@@ -490,11 +542,23 @@ def run_batch(
 
     firsts = range(0, n, chunk)
     workers = min(len(firsts), max(1, int(workers if workers is not None else default_workers())))
+    parts: list[dict[str, Any]] = []
+
+    def report(done: dict[str, Any]) -> None:
+        parts.append(done)
+        if progress is not None and progress(min(n, len(parts) * chunk), n) is False:
+            raise BatchCancelled(f"cancelled after {len(parts) * chunk} of {n} runs")
+
     if workers == 1:
-        parts = [part(i) for i in firsts]
+        for i in firsts:
+            report(part(i))
     else:  # numpy releases the GIL inside its loops: chunks run in parallel on the cores
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(part, firsts))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            for done in pool.map(part, firsts):
+                report(done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "paths"}
     return BatchResult(
         spec=spec, surface=surface.name, starts=np.array(w), requested_steps=steps, tol=tol,
@@ -513,7 +577,7 @@ def _draws_directions(spec: RunSpec) -> bool:
 def _run_chunk(surface, spec, w, steps, tol, keep_path, overrides, first):
     """Runs ``first … first + len(w) − 1`` of a batch; the arrays of a BatchResult."""
     n = len(w)
-    runs = _setup(surface, spec, overrides, runs=range(first, first + n))
+    runs = _setup(surface, spec, overrides, runs=range(first, first + n), steps=steps)
     state = runs.opt.init(w)
     with np.errstate(all="ignore"):
         loss, grad, codes = runs.evaluate(w)
@@ -541,7 +605,8 @@ def _run_chunk(surface, spec, w, steps, tol, keep_path, overrides, first):
                     paths[k:] = w
                 break
             try:
-                _, _, _, state, w_new, loss_new, grad_new, codes = runs.advance(w, state, grad)
+                _, _, _, state, w_new, loss_new, grad_new, codes = runs.advance(
+                    w, state, grad, k)
             except (FloatingPointError, np.linalg.LinAlgError, OverflowError):
                 diverged_at[alive], reason[alive] = k, UPDATE_FAILED
                 alive = np.zeros(n, dtype=bool)

@@ -43,6 +43,7 @@ from optgui.theme import icon
 SETTINGS_DISABLED_ENV = "OPTGUI_NO_SETTINGS"
 DEFAULT_SIZE = QSize(1440, 900)  # the least first window where the screen has room
 NARROW_WIDTH = 1280  # narrower than this, the step inspector starts as a tab beside Setup
+SHORT_PLOTS = 700  # plots shorter than this together share their height about 2 : 1
 SAVE_DELAY_MS = 400  # settings are written this long after the last change
 
 
@@ -164,6 +165,10 @@ class MainWindow(QMainWindow):
         header.addWidget(self.log_check)
         loss_layout.addLayout(header)
         loss_layout.addWidget(self.loss, 1)
+        from optgui.playground.lrstrip import LrStrip
+
+        self.lr_strip = LrStrip(self.loss)
+        loss_layout.addWidget(self.lr_strip)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.contour)
@@ -370,6 +375,7 @@ class MainWindow(QMainWindow):
         c.selectionChanged.connect(self._redraw_runs)
         c.stepChanged.connect(self.contour.set_step)
         c.stepChanged.connect(self.loss.set_step)
+        c.stepChanged.connect(self.lr_strip.set_step)
         c.playingChanged.connect(self._playing_changed)
         c.busyChanged.connect(lambda busy: self.busy_label.setText("computing…" if busy else ""))
         c.errorOccurred.connect(self._show_error)
@@ -392,8 +398,10 @@ class MainWindow(QMainWindow):
         errors = {r.run_id: ctrl.error(r.run_id) for r in cfg.runs if ctrl.error(r.run_id)}
         self.contour.update_runs(cfg, ctrl.trajectories, errors, ctrl.selected_run)
         self.loss.update_runs(cfg, ctrl.trajectories, ctrl.selected_run)
+        self.lr_strip.update_runs(cfg, ctrl.trajectories, ctrl.selected_run)
         self.contour.set_step(ctrl.step)
         self.loss.set_step(ctrl.step)
+        self.lr_strip.set_step(ctrl.step)
 
     def _playing_changed(self, playing: bool) -> None:
         action = self.actions_by_key["play"]
@@ -481,7 +489,8 @@ class MainWindow(QMainWindow):
         button = QToolButton()
         button.setText("Overlays")
         button.setToolTip("Arrows at the current step of the selected run: gradient, update, "
-                          "momentum, SAM's perturbation")
+                          "momentum, SAM's perturbation; line searches, trust regions and "
+                          "BFGS's curvature")
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         button.setMenu(overlay_menu)
         tools.addSeparator()
@@ -740,6 +749,17 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not event.spontaneous():  # the frame is known once shown: fit it, frame and all
             QTimer.singleShot(0, self.fit_to_screen)
+            if not getattr(self, "_shown_before", False):
+                self._shown_before = True
+                QTimer.singleShot(0, self._share_plot_heights)
+
+    def _share_plot_heights(self) -> None:
+        """In a short window the loss plot gets a third of the height (at 3 : 1 it would be
+        a strip of two tick labels); taller ones keep the contour's larger share."""
+        total = sum(self.splitter.sizes())
+        if 0 < total < SHORT_PLOTS:
+            loss = total * 35 // 100
+            self.splitter.setSizes([total - loss, loss])
 
     def moveEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().moveEvent(event)
@@ -773,6 +793,7 @@ SHORTCUTS = (
     ("Ctrl+I / Ctrl+3", "step inspector / 3-D view"),
     ("Ctrl+0", "fit the contour view"),
     ("Ctrl+Shift+G / U / M / S", "overlay: gradient / update / momentum / SAM perturbation"),
+    ("Ctrl+Shift+L / T / H", "overlay: line search / trust region / BFGS curvature"),
     ("Delete", "remove the selected run (in the list)"),
     ("Click on the contour", "move the start point"),
 )

@@ -23,7 +23,8 @@ STEPS = 40
 
 def playground_spec(name: str):
     spec = REGISTRY[name]
-    values = {k: parse_spec(v) if isinstance(v, str) else v for k, v in spec.playground.items()}
+    values = {k: parse_spec(v) if spec.hyper(k).kind == "spec" else v
+              for k, v in spec.playground.items()}
     return canonical(name, **values)
 
 
@@ -31,8 +32,11 @@ def assert_run_matches(res, i, traj):
     """Run ``i`` of a batch result is the single run ``traj``."""
     assert res.steps[i] == traj.steps
     np.testing.assert_array_equal(res.points[i], traj.points[-1])
-    assert res.losses[i] == traj.losses[-1]
-    assert res.grad_norms[i] == np.linalg.norm(traj.grads[-1])
+    # f of one point and of a batch of points may differ in the last bit (numpy evaluates
+    # arrays and scalars differently); near a minimum that is visible relative to f
+    assert res.losses[i] == pytest.approx(traj.losses[-1], rel=1e-14, abs=1e-28)
+    # run_norms sums the two squares by hand; np.linalg.norm may differ in the last bit
+    assert res.grad_norms[i] == pytest.approx(np.linalg.norm(traj.grads[-1]), rel=4e-16)
     assert res.diverged_at[i] == (-1 if traj.diverged_at is None else traj.diverged_at)
     assert res.reason(i) == traj.diverged_reason
 
@@ -214,8 +218,15 @@ def test_bad_starts_say_why():
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_updates_are_lr_times_a_direction_and_states_do_not_hold_lr(name):
     """The contract schedules rely on: update(2η) = 2·update(η) from the same state and
-    gradient, and the new states agree (except AdaSmooth's window of displacements)."""
+    gradient, and the new states agree (except AdaSmooth's window of displacements).
+
+    Rules that choose their own step length (line searches, trust regions, Levenberg–
+    Marquardt, scaled CG) have no such factor, and L-BFGS keeps torch's t = lr in its state
+    (torch forms s = t·d from it): schedules reach them through build_optimizer's per-step
+    overrides instead (engine.trajectory), which needs no linearity."""
     spec = playground_spec(name)
+    if REGISTRY[name].step_source:
+        pytest.skip(f"{name} finds its own step ({REGISTRY[name].step_source})")
     lr_name = "lr" if "lr" in {h.name for h in spec.spec.hypers} else "base.lr"
     traj = run_trajectory(HIMMELBLAU, spec, STARTS[0], 6)
     lr = _get(spec, lr_name)
@@ -248,3 +259,25 @@ def test_a_wrapper_declares_its_base_velocity_and_batches_keep_it():
     assert REGISTRY["sam"].velocity == FROM_BASE
     res = run_batch(HIMMELBLAU, parse_spec("sam(base=adam(lr=0.05),rho=0.05)"), STARTS, 3)
     assert res.points.shape == (len(STARTS), 2)
+
+
+def test_progress_is_reported_per_chunk_and_can_cancel():
+    from engine.trajectory import BatchCancelled
+
+    starts = np.tile(STARTS, (4, 1))  # 20 runs
+    seen = []
+    res = run_batch(QUAD, parse_spec("adam(lr=0.1)"), starts, 20, chunk=6, workers=2,
+                    progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(6, 20), (12, 20), (18, 20), (20, 20)]
+    np.testing.assert_array_equal(
+        res.points, run_batch(QUAD, parse_spec("adam(lr=0.1)"), starts, 20).points)
+    calls = []
+
+    def stop(done, total):
+        calls.append(done)
+        return False
+
+    with pytest.raises(BatchCancelled):
+        run_batch(QUAD, parse_spec("adam(lr=0.1)"), starts, 20, chunk=5, workers=1,
+                  progress=stop)
+    assert calls == [5]

@@ -86,7 +86,8 @@ def test_torch_class_comes_from_the_mapping():
 
 def _run(name: str, steps: int = 4):
     spec = REGISTRY[name]
-    values = {k: parse_spec(v) if isinstance(v, str) else v for k, v in spec.playground.items()}
+    values = {k: parse_spec(v) if spec.hyper(k).kind == "spec" else v
+              for k, v in spec.playground.items()}
     return run_trajectory(SURFACE, canonical(name, **values), (1.0, 1.5), steps)
 
 
@@ -108,6 +109,8 @@ SPELLED_OUT = {
     "newton": {"H", "Λ", "|H|"},
     "forward_gradient": {"v"},
     "nesterov": {"d"},
+    "lm": {"JᵀJ", "Jᵀr"},
+    "trust_region": {"B"},
 }
 
 

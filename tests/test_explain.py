@@ -47,6 +47,13 @@ EXAMPLES = {
     "forward_gradient": ["forward_gradient(lr=0.1,seed=2)"],
     "adamw": ["adamw(lr=0.1,weight_decay=0.3)", "adamw(lr=0.1,amsgrad=true)"],
     "lion": ["lion(lr=0.1,weight_decay=0.2)"],
+    "bfgs": ["bfgs()"],
+    "cg": ["cg()", "cg(variant=fletcher_reeves)"],
+    "lbfgs": ["lbfgs(line_search_fn=strong_wolfe)", "lbfgs(lr=0.1,history_size=2)"],
+    "lm": ["lm(tau=10)", "lm(damping_update=marquardt,tau=10)"],
+    "scg": ["scg(lambda1=1)"],
+    "trust_region": ["trust_region(radius=0.5)"],
+    "gd (scheduled)": ["gd(lr=0.4,schedule=cosine,clip_norm=1)"],
 }
 ALL_SPECS = [s for specs in EXAMPLES.values() for s in specs]
 STEPS = 5

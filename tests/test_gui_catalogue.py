@@ -307,7 +307,8 @@ def test_overlays_toggle_from_the_view_menu(window, qtbot):
     window.ctrl.set_step(2)
     actions = {a.objectName(): a for a in window.overlay_actions}
     assert set(actions) == {"overlay-gradient", "overlay-update", "overlay-velocity",
-                            "overlay-sam"}
+                            "overlay-sam", "overlay-linesearch", "overlay-trust_region",
+                            "overlay-curvature"}
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     assert actions["overlay-gradient"] in view_menu.actions()
     arrow = window.overlays.arrows["gradient"]

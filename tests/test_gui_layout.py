@@ -100,6 +100,8 @@ def test_a_1024x700_screen_gets_a_fitting_window_with_a_large_contour(
     assert frame.width() <= 1024 and frame.height() <= 700
     area = plot_area(w)
     assert area.width() >= 500 and area.height() >= 300, area
+    loss = w.loss.getPlotItem().getViewBox().size()
+    assert loss.height() >= 100, loss  # more than a strip of two tick labels
     assert_transport_readable(w)
     assert_docks_clear_of_the_plots(w)
     # the step inspector waits as a tab beside Setup, one click away; Setup is in front

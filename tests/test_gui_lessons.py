@@ -390,3 +390,16 @@ def test_a_lesson_written_by_hand_opens(window, qtbot, tmp_path, dialogs):
     assert [r.color for r in cfg.runs] == ["#ff5c5c", "#ffa630"]  # the palette's first
     wait_idle(qtbot, window)
     assert parse_lesson(window.lessons.current_lesson().to_json()).start == (2.0, 1.0)
+
+
+def test_undo_the_data_set(window, qtbot):
+    box = window.panel.surface_box
+    with qtbot.waitSignal(window.ctrl.computed, timeout=5000):
+        box.surface_combo.setCurrentIndex(box.surface_combo.findData("linear_regression"))
+    wait_idle(qtbot, window)
+    check_undo_redo(window, qtbot, lambda: box.data_n.setValue(32),
+                    lambda c: c.data[0] == 32)
+    assert window.ctrl.surface.n_samples == 32
+    undo(window, qtbot)
+    assert window.ctrl.surface.n_samples == 64 and box.data_n.value() == 64
+    wait_idle(qtbot, window)

@@ -297,3 +297,44 @@ def test_the_window_holds_at_most_max_runs(window, qtbot):
     with pytest.raises(ValueError, match=f"at most {MAX_RUNS} runs"):
         RunConfig.from_json(ctrl.config.with_run(
             type(ctrl.config.runs[0])(999, parse_spec("gd"), "#ffffff")).to_json())
+
+
+# ------------------------------------------------------------------ legend and run list
+
+
+def test_the_contour_legend_never_covers_the_view(window, qtbot):
+    recompute(window, qtbot, lambda: window.ctrl.add_run(parse_spec("gd(lr=1.2)")))
+    legend, vb = window.contour.legend, window.contour.getPlotItem().vb
+    assert len(legend.items) == 5 and legend.isVisible()
+    window.contour.grab()  # lay out and paint
+    assert not legend.sceneBoundingRect().intersects(vb.sceneBoundingRect())
+    visible = window.contour.mapToScene(window.contour.viewport().rect()).boundingRect()
+    for _sample, label in legend.items:
+        assert visible.contains(label.sceneBoundingRect()), label.text
+
+
+def test_the_optimizer_list_shows_every_run_with_its_suffix(window, qtbot):
+    recompute(window, qtbot, lambda: window.ctrl.add_run(parse_spec("gd(lr=1.2)")))
+    set_expression(window, qtbot, "log(x) + y^2")  # from (4, 4) every run diverges
+    qtbot.waitUntil(lambda: len(window.ctrl.trajectories) == 5, timeout=10000)
+    runs = window.panel.run_list.list
+    texts = [runs.item(i).text() for i in range(runs.count())]
+    assert sum("diverged at step" in t for t in texts) >= 4
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: runs.verticalScrollBar().maximum() == 0)
+    for i in range(runs.count()):
+        assert runs.viewport().rect().contains(runs.visualItemRect(runs.item(i))), texts[i]
+
+
+def test_a_run_recoloured_dark_stays_readable_in_the_inspector(window, qtbot):
+    import re
+
+    from optgui.playground.inspector import CARD, MIN_CONTRAST, contrast
+
+    rid = select(window, "gd")
+    with qtbot.waitSignal(window.inspector.rendered, timeout=5000):
+        window.ctrl.set_run_color(rid, "#0a0a40")
+    html = window.inspector.page.html
+    colours = set(re.findall(r"color: (#[0-9a-fA-F]{6})", html))
+    assert "#0a0a40" not in {c.lower() for c in colours}  # not as text colour
+    assert all(contrast(c, CARD) >= MIN_CONTRAST for c in colours), colours

@@ -161,6 +161,8 @@ BAD = [
     (_edited(lab={"gpu": True}), "lab: unknown field 'gpu'"),
     (_edited(extra=1), "unknown field 'extra'"),
     (_edited(notes=7), "notes: must be text"),
+    (_edited(optimizers=["gd"] * 31), "optimizers: has 31 entries; at most 30"),
+    (_edited(optimizers=["gd"] * 20, steps=100_000), "steps in all"),
 ]
 
 
@@ -201,7 +203,7 @@ def test_an_older_version_is_migrated(monkeypatch):
 
 
 def test_the_presets_are_the_lesson_files():
-    assert set(PRESETS) == {"course", "gd_sgd_minibatch", "sam_vs_gd"}
+    assert set(PRESETS) == {"course", "gd_sgd_minibatch", "sam_vs_gd", "second_order_race"}
     for name, preset in PRESETS.items():
         lesson = load_lesson(lesson_mod.LESSONS_DIR / f"{name}.optgui")
         assert preset.lesson == lesson

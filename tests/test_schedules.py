@@ -109,3 +109,129 @@ def test_clipping_matches_torch(clip_norm, clip_value):
         ours, fired = schedules.clip(g, clip_norm, clip_value)
         np.testing.assert_allclose(ours, p.grad.numpy(), rtol=1e-12, atol=1e-15)
         assert fired == (not np.allclose(ours, g, rtol=0, atol=0))
+
+
+# ----------------------------------------------------------------- whole runs against torch
+
+def _rosenbrock_t(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def _torch_path(opt_cls, opt_kwargs, sched_kind, sched_kwargs, start, steps, clip=None):
+    x = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = opt_cls([x], **opt_kwargs)
+    sched = None
+    if sched_kind != "none":
+        cls = getattr(torch.optim.lr_scheduler, schedules.TORCH_CLASSES[sched_kind])
+        sched = cls(opt, **sched_kwargs)
+    path = [x.detach().numpy().copy()]
+    for _ in range(steps):
+        opt.zero_grad()
+        _rosenbrock_t(x).backward()
+        if clip and clip.get("clip_value"):
+            torch.nn.utils.clip_grad_value_([x], clip["clip_value"])
+        if clip and clip.get("clip_norm"):
+            torch.nn.utils.clip_grad_norm_([x], clip["clip_norm"])
+        opt.step()
+        if sched is not None:
+            sched.step()
+        path.append(x.detach().numpy().copy())
+    return np.array(path)
+
+
+RUNS = [
+    ("step", "step_size=5,gamma=0.5", {"step_size": 5, "gamma": 0.5}),
+    ("exponential", "gamma=0.95", {"gamma": 0.95}),
+    ("cosine", "T_max=20,eta_min=0.0001", {"T_max": 20, "eta_min": 0.0001}),
+    ("warmup", "start_factor=0.2,total_iters=8", {"start_factor": 0.2, "total_iters": 8}),
+    ("onecycle", "max_lr=0.003,total_steps=30", {"max_lr": 0.003, "total_steps": 30}),
+]
+
+
+@pytest.mark.parametrize("kind,text,kwargs", RUNS)
+@pytest.mark.parametrize("rule", ["sgd", "adam"])
+def test_scheduled_paths_equal_torch(kind, text, kwargs, rule):
+    from engine import get_surface, parse_spec, run_trajectory
+
+    start, steps = (-1.2, 1.0), 30
+    if rule == "sgd":
+        spec = parse_spec(f"sgd(lr=0.001,momentum=0.9,schedule={kind},{text})")
+        expected = _torch_path(torch.optim.SGD, {"lr": 0.001, "momentum": 0.9}, kind, kwargs,
+                               start, steps)
+    else:
+        spec = parse_spec(f"adam(lr=0.05,schedule={kind},{text})")
+        expected = _torch_path(torch.optim.Adam, {"lr": 0.05}, kind, kwargs, start, steps)
+    traj = run_trajectory(get_surface("rosenbrock"), spec, start, steps)
+    np.testing.assert_allclose(traj.points, expected, rtol=0, atol=1e-6)
+    assert traj.lrs[0] != traj.lrs[0]  # NaN before the first step
+    assert len(set(np.round(traj.lrs[1:], 12))) > 1  # the rate really changed
+
+
+@pytest.mark.parametrize("clip", [{"clip_norm": 5.0}, {"clip_value": 2.0},
+                                  {"clip_norm": 5.0, "clip_value": 2.0}])
+def test_clipped_paths_equal_torch(clip):
+    from engine import get_surface, parse_spec, run_trajectory
+
+    text = ",".join(f"{k}={v}" for k, v in clip.items())
+    traj = run_trajectory(get_surface("rosenbrock"),
+                          parse_spec(f"sgd(lr=0.002,momentum=0.9,{text})"), (-1.2, 1.0), 40)
+    expected = _torch_path(torch.optim.SGD, {"lr": 0.002, "momentum": 0.9}, "none", {},
+                           (-1.2, 1.0), 40, clip)
+    np.testing.assert_allclose(traj.points, expected, rtol=0, atol=1e-6)
+    assert traj.clipped[1]  # ‖∇f(−1.2, 1)‖ ≈ 232: clipping fires at once
+    assert not traj.clipped[0]
+
+
+def test_shared_options_are_refused_where_they_cannot_apply():
+    from engine import parse_spec
+
+    with pytest.raises(ValueError, match="cannot be set on its base"):
+        parse_spec("sam(base=gd(lr=0.1,schedule=cosine))")
+    with pytest.raises(ValueError, match="sam evaluates further gradients"):
+        parse_spec("sam(base=gd(lr=0.1),clip_norm=1)")
+    with pytest.raises(ValueError, match="must be one of none, step"):
+        parse_spec("gd(lr=0.1,schedule=linear)")
+    assert str(parse_spec("gd(lr=0.1,schedule=onecycle,anneal_strategy=linear)")) == \
+        "gd(lr=0.1,schedule=onecycle,anneal_strategy=linear)"
+
+
+# ----------------------------------------------------------------- the lab: torch's schedulers
+
+
+@pytest.mark.parametrize("spec", [
+    "sgd(lr=0.1,momentum=0.9,schedule=step,step_size=2,gamma=0.5)",
+    "adam(lr=0.01,schedule=onecycle,total_steps=6)",
+    "rmsprop(lr=0.01,schedule=cosine,clip_norm=0.5)",
+])
+def test_the_lab_uses_torchs_schedulers_and_the_adapter_follows_them(spec):
+    """A torch optimizer gets torch's own scheduler; the engine adapter reads the lr (and
+    OneCycleLR's β₁) the scheduler writes into its param group: both train alike."""
+    from engine import parse_spec
+    from engine import training as T
+    from engine.training.adapter import make_torch_scheduler
+
+    run = parse_spec(spec)
+    clip = run.resolved()["clip_norm"]
+    finals = []
+    for backend in ("auto", "engine"):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh(),
+                                    torch.nn.Linear(4, 3))
+        opt = T.make_torch_optimizer(run, model.parameters(), backend=backend)
+        sched = make_torch_scheduler(run, opt, 6)
+        assert type(sched).__name__ == schedules.TORCH_CLASSES[run.resolved()["schedule"]]
+        gen = torch.Generator().manual_seed(1)
+        lrs = []
+        for _ in range(6):
+            x, y = torch.rand(16, 6, generator=gen), torch.randint(0, 3, (16,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert len(set(lrs)) > 1  # the rate changed
+        finals.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*finals, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -85,10 +85,14 @@ class StepContext:
     traj: Any  # the engine.trajectory.Trajectory being explained
     lines: list[Line]
     notes: list[str]
+    # hyperparameters a schedule set for this step (lr = η_k, OneCycleLR's momentum/beta1)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def values(self) -> dict[str, Any]:
-        return self.run.resolved()
+        values = self.run.resolved()
+        values.update(self.overrides)
+        return values
 
     @property
     def spec(self) -> Any:  # the run's OptimizerSpec

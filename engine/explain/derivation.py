@@ -121,7 +121,7 @@ def tex_text(text: str) -> str:
 def tex_code(text: str) -> str:
     r"""A spec string in ``\texttt``, escaped, breakable after commas."""
     escaped = "".join(_TEXT_PLAIN.get(c, c) for c in text)
-    escaped = escaped.replace(",", r",\allowbreak{}")
+    escaped = escaped.replace(",", r",\allowbreak{}").replace("(", r"(\allowbreak{}")
     return r"\texttt{" + escaped + "}"
 
 
@@ -272,6 +272,9 @@ def _rule_rows(step: StepExplanation) -> list[str]:
 
 def _inline(v) -> str:
     """A value for running text: vectors as rows (a column vector would be too tall)."""
+    if isinstance(v, str):  # a choice (schedule=cosine) or a state's label (stopped, kind)
+        text = "".join(ch for ch in v if ch.isascii() and ch not in "\\{}$%&#^~")
+        return r"\text{" + (text.replace("_", r"\_") or "--") + "}"
     if np.ndim(v) == 1:
         return _row_vec_tex(v)
     if np.ndim(v) == 2:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import schedules
 from engine.explain.context import Line, StepContext, Value
 from engine.explain.format import (
     MINUS,
@@ -31,7 +32,7 @@ from engine.explain.format import (
     tex_symbol,
     tex_value,
 )
-from engine.explain.tree import Sym
+from engine.explain.tree import Call, Const, Sym
 from engine.optimizers import REGISTRY
 from engine.spec import RunSpec
 from engine.surfaces import Surface, get_surface
@@ -215,6 +216,9 @@ def _stochastic_notes(run: RunSpec) -> list[str]:
     return notes
 
 
+SHARED_SCHEDULE_NAMES = frozenset(("schedule",) + schedules.ALL_PARAMS + schedules.CLIP_PARAMS)
+
+
 def _hyper_quantities(run: RunSpec, prefix: str = "") -> list[Quantity]:
     out: list[Quantity] = []
     values = run.resolved()
@@ -230,6 +234,8 @@ def _hyper_quantities(run: RunSpec, prefix: str = "") -> list[Quantity]:
             hyper.name == "seed" and hyper in run.spec.hypers  # the rule's own seed
         ):
             continue  # unused shared options stay out of the way
+        if hyper.name in SHARED_SCHEDULE_NAMES and not schedules.in_use(hyper.name, values):
+            continue  # schedule and clipping options show only when they are in use
         symbol = hyper.symbol
         out.append(Quantity(prefix + hyper.name, symbol, tex_symbol(symbol), _freeze(value)))
     return out
@@ -281,7 +287,8 @@ def explain_step(traj: Trajectory, k: int, surface: Surface | None = None) -> St
         w_next=traj.points[k], g=w, surface=surf, traj=traj, lines=lines, notes=notes,
     )
     if not traj.spec.spec.estimates_gradient:
-        ctx.g = ctx.gradient_line(traj.used_grads[k])
+        ctx.g = _gradient_and_clipping(ctx, traj, k)
+    _schedule_lines(ctx, traj, k)
     ctx.explain_rule()
 
     before = dict(_flatten_state(traj.states[k - 1]))
@@ -308,6 +315,55 @@ def explain_step(traj: Trajectory, k: int, surface: Surface | None = None) -> St
         update=_freeze(traj.updates[k]),
         notes=tuple(notes),
     )
+
+
+def _gradient_and_clipping(ctx: StepContext, traj: Trajectory, k: int):
+    """g_k = ∇f(w_{k−1}) and, with clip_norm/clip_value, the clipped gradient ĝ_k."""
+    values = traj.spec.resolved()
+    norm, value = values.get("clip_norm", 0.0), values.get("clip_value", 0.0)
+    used = traj.used_grads[k]
+    if not (norm or value):
+        return ctx.gradient_line(used)
+    exact = not values.get("noise") and not values.get("batch")
+    raw = traj.grads[k - 1] if exact else used
+    g = ctx.gradient_line(raw)
+    parts = []
+    if value:
+        parts.append(f"clip_grad_value_: every component into [−{value:g}, {value:g}]")
+    if norm:
+        parts.append(f"clip_grad_norm_: g·min(1, {norm:g}/(‖g‖ + 1e-6))")
+    fired = bool(traj.clipped[k]) if k < len(traj.clipped) else False
+    note = "; then ".join(parts) + ("" if fired else " — not clipped this step")
+    target = Sym("g_clip", "ĝ", r"\hat g", _freeze(used), when=0)
+    call = Call("clip", r"\operatorname{clip}", g, _freeze(used),
+                (lambda x: schedules.clip(x, norm, value)[0]) if exact else None)
+    return ctx.emit(target, call, note=note, exact=exact)
+
+
+def _schedule_lines(ctx: StepContext, traj: Trajectory, k: int) -> None:
+    """η_k of a scheduled run (and OneCycleLR's momentum), set before the rule reads it."""
+    values = traj.spec.resolved()
+    kind = values.get("schedule", "none")
+    if kind == "none":
+        return
+    own = {h.name for h in traj.spec.spec.hypers}
+    steps = traj.requested_steps
+    overrides = schedules.overrides_at(values, own, k - 1, steps)
+    ctx.overrides = overrides
+    cls = schedules.TORCH_CLASSES[kind]
+    epoch = Const(float(k - 1), str(k - 1), str(k - 1))
+    if "lr" in overrides:
+        target = Sym("lr", "η", r"\eta", overrides["lr"], when=0)
+        ctx.emit(target, Call(kind, rf"\mathrm{{{kind}}}", epoch, overrides["lr"],
+                              lambda e: schedules.lr_at(values, values["lr"], int(e), steps)),
+                 note=f"{cls} after {k - 1} scheduler step(s): the learning rate of step {k}")
+    for name in ("momentum", "beta1"):
+        if name in overrides:
+            symbol = traj.spec.spec.hyper(name).symbol or name
+            target = Sym(name, symbol, tex_symbol(symbol), overrides[name], when=0)
+            ctx.emit(target, Call("cycle", r"\mathrm{cycle}", epoch, overrides[name],
+                                  lambda e: schedules.momentum_at(values, int(e), steps)),
+                     note="OneCycleLR cycles the momentum opposite to η")
 
 
 def explain_steps(

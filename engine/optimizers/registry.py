@@ -60,6 +60,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from engine import schedules
+
 Array = np.ndarray
 
 
@@ -99,7 +101,8 @@ INF = math.inf
 class Hyper:
     """One hyperparameter: its type, default, valid range and a line of help.
 
-    ``kind`` is ``"float"``, ``"int"``, ``"bool"`` or ``"spec"`` (a nested optimizer spec,
+    ``kind`` is ``"float"``, ``"int"``, ``"bool"``, ``"choice"`` (one of the names in
+    ``choices``, written bare: ``schedule=cosine``) or ``"spec"`` (a nested optimizer spec,
     e.g. SAM's base). A ``default`` of ``None`` means the value is required.
     Ranges are closed unless ``lo_open``/``hi_open`` say otherwise.
     """
@@ -113,6 +116,7 @@ class Hyper:
     lo_open: bool = False
     hi_open: bool = False
     symbol: str = ""  # how the rule text writes it, e.g. "β₁"
+    choices: tuple[str, ...] = ()  # the names a "choice" accepts
 
     @property
     def required(self) -> bool:
@@ -123,6 +127,8 @@ class Hyper:
             return "true or false"
         if self.kind == "spec":
             return "an optimizer spec such as adam(lr=0.01)"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
         left = "(" if self.lo_open or self.lo == -INF else "["
         right = ")" if self.hi_open or self.hi == INF else "]"
         lo = "-inf" if self.lo == -INF else _fmt_num(self.lo)
@@ -146,6 +152,10 @@ class Hyper:
             if not isinstance(value, SpecLike):
                 raise ValueError(f"{where}{self.name} must be {self.range_text()}")
             return value
+        if self.kind == "choice":
+            if isinstance(value, str) and value in self.choices:
+                return value
+            raise ValueError(f"{where}{self.name} must be {self.range_text()}, got {value!r}")
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -208,7 +218,55 @@ SEED = Hyper("seed", 0, "random seed for gradient noise, mini-batches and random
 BATCH = Hyper("batch", 0, "mini-batch size on surfaces with a data set: 0 = full batch (GD), "
               "1 = one sample per step (SGD), k = mini-batch SGD; drawn with the seed",
               kind="int", lo=0, hi=1_000_000, symbol="B")
-COMMON_HYPERS = (NOISE, SEED, BATCH)
+# Learning-rate schedules and gradient clipping (engine.schedules), with torch's names.
+SCHEDULE = Hyper("schedule", "none", "learning-rate schedule, stepped after every step as "
+                 "torch.optim.lr_scheduler does: none, step (StepLR), exponential "
+                 "(ExponentialLR), cosine (CosineAnnealingLR), warmup (LinearLR), onecycle "
+                 "(OneCycleLR)", kind="choice", choices=schedules.SCHEDULES)
+SCHEDULE_HYPERS = (
+    SCHEDULE,
+    Hyper("step_size", 10, "StepLR: multiply η by γ every step_size steps", kind="int",
+          lo=1, hi=100_000),
+    Hyper("gamma", 0.1, "StepLR / ExponentialLR: the decay factor γ (ExponentialLR needs it "
+          "given, e.g. 0.99)", lo=0.0, hi=10.0, symbol="γ"),
+    Hyper("T_max", 0, "CosineAnnealingLR: steps of a half cosine period; 0 = the run's length",
+          kind="int", lo=0, hi=100_000),
+    Hyper("eta_min", 0.0, "CosineAnnealingLR: the lowest learning rate", lo=0.0, hi=1e4,
+          symbol="η_min"),
+    Hyper("start_factor", 1.0 / 3.0, "LinearLR (warm-up): η's factor at the first step",
+          lo=0.0, hi=1.0, lo_open=True),
+    Hyper("end_factor", 1.0, "LinearLR (warm-up): η's factor after total_iters steps",
+          lo=0.0, hi=1.0),
+    Hyper("total_iters", 5, "LinearLR (warm-up): steps until end_factor is reached",
+          kind="int", lo=0, hi=100_000),
+    Hyper("max_lr", 0.0, "OneCycleLR: the peak learning rate; 0 = the run's lr (OneCycleLR "
+          "replaces lr by its own cycle)", lo=0.0, hi=1e4),
+    Hyper("total_steps", 0, "OneCycleLR: the cycle's length in steps; 0 = the run's length",
+          kind="int", lo=0, hi=100_000),
+    Hyper("pct_start", 0.3, "OneCycleLR: fraction of the cycle spent increasing η",
+          lo=0.0, hi=1.0),
+    Hyper("anneal_strategy", "cos", "OneCycleLR: cos or linear annealing", kind="choice",
+          choices=schedules.ANNEAL_STRATEGIES),
+    Hyper("div_factor", 25.0, "OneCycleLR: the first η is max_lr/div_factor", lo=0.0,
+          lo_open=True, hi=1e9),
+    Hyper("final_div_factor", 1e4, "OneCycleLR: the last η is max_lr/(div_factor·"
+          "final_div_factor)", lo=0.0, lo_open=True, hi=1e12),
+    Hyper("three_phase", False, "OneCycleLR: a third phase annealing down to the last η",
+          kind="bool"),
+    Hyper("cycle_momentum", True, "OneCycleLR: cycle momentum (or β₁) between max_momentum "
+          "and base_momentum, opposite to η (rules with momentum or beta1)", kind="bool"),
+    Hyper("base_momentum", 0.85, "OneCycleLR: the lowest momentum of the cycle", lo=0.0,
+          hi=1.0, hi_open=True),
+    Hyper("max_momentum", 0.95, "OneCycleLR: the highest momentum of the cycle", lo=0.0,
+          hi=1.0, hi_open=True),
+)
+CLIP_HYPERS = (
+    Hyper("clip_norm", 0.0, "clip the gradient's 2-norm to this (torch's clip_grad_norm_); "
+          "0 = off", lo=0.0, hi=1e9),
+    Hyper("clip_value", 0.0, "clip every gradient component to [−v, v] (torch's "
+          "clip_grad_value_); 0 = off", lo=0.0, hi=1e9),
+)
+COMMON_HYPERS = (NOISE, SEED, BATCH) + SCHEDULE_HYPERS + CLIP_HYPERS
 
 
 
@@ -274,6 +332,9 @@ class OptimizerSpec:
     convention: str = ""  # which convention it follows, when conventions differ
     playground: dict[str, Any] = field(default_factory=dict)  # suggested values on 2-D surfaces
     needs: tuple[str, ...] = ()  # oracle methods used beyond the gradient: "hessian", "jvp", …
+    # Rules that find their own step length (line search, trust region): how, in a few words
+    # (shown when a schedule or clipping is refused for them).
+    step_source: str = ""
     # Non-empty for rules that estimate their own gradient (the gradient fed to them is
     # unused): the note the explanations show.
     estimates_gradient: str = ""
@@ -388,6 +449,27 @@ def get_optimizer_spec(name: str) -> OptimizerSpec:
         ) from None
 
 
+def check_shared_options(spec: OptimizerSpec, values: dict[str, Any],
+                         given: dict[str, Any]) -> None:
+    """ValueError where the shared schedule/clipping options do not fit this rule."""
+    own = {h.name for h in spec.hypers}
+    schedules.check(values, given, own)
+    if "residuals" in spec.needs and (values.get("noise") or values.get("batch")):
+        raise ValueError(
+            f"{spec.name} evaluates the residuals r(w) and their Jacobian itself, not a "
+            f"gradient: noise and batch do not apply to it")
+    if values.get("schedule", "none") != "none" and "lr" not in own:
+        raise ValueError(
+            f"{spec.name} has no learning rate to schedule: its step length comes from "
+            f"{spec.step_source or 'its own rule'}; use schedule=none")
+    clipping = [k for k in schedules.CLIP_PARAMS if values.get(k)]
+    if clipping and ("grad" in spec.needs or "value" in spec.needs or spec.step_source):
+        raise ValueError(
+            f"{clipping[0]} clips the gradient handed to the update, but {spec.name} "
+            f"evaluates further gradients itself ({spec.step_source or 'a perturbed point'})"
+            f", which would not be clipped; use {clipping[0]}=0")
+
+
 def build_optimizer(run_spec, overrides: dict[str, Any] | None = None) -> Optimizer:
     """The update rule for a parsed :class:`engine.spec.RunSpec` (validated at parse time).
 
@@ -398,6 +480,8 @@ def build_optimizer(run_spec, overrides: dict[str, Any] | None = None) -> Optimi
     """
     spec = get_optimizer_spec(run_spec.name)
     values = run_spec.resolved()
+    if not overrides:
+        check_shared_options(spec, values, run_spec.given)
     own = {h.name for h in spec.hypers}
     kwargs = {k: v for k, v in values.items() if k in own}
     if overrides:
@@ -497,3 +581,77 @@ def run_norms(x: Array) -> Array:
     if x.shape[-1] == 2:
         return np.sqrt(x[..., :1] * x[..., :1] + x[..., 1:] * x[..., 1:])
     return np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class LoopedState(NamedTuple):
+    """The state of a batch of runs stepped one by one (see :func:`run_by_run`)."""
+
+    t: int
+    runs: tuple  # each run's own state
+
+
+def run_by_run(factory: Callable[..., Optimizer]) -> Callable[..., Optimizer]:
+    """Batch a rule whose steps take a varying number of evaluations (a line search, a trust
+    region, Levenberg–Marquardt's accepted or rejected trial) by looping over the runs.
+
+    Vectorizing such a step would mean masking every branch of a line search per run;
+    instead a batch of points, shape ``(N, 2)``, is stepped run by run in Python, each run
+    with its own state and its own hyperparameters (row i of a per-run array, as
+    :func:`per_run_values` makes them), so run i is exactly its single run. A run whose
+    update fails (a singular matrix at a NaN point) gets a NaN update and diverges alone.
+    A single point ``(2,)`` takes the rule directly. The runs of a batch ask the oracle
+    about one point at a time, which needs an exact oracle (no noise, full batch).
+    """
+
+    def build(**kwargs: Any) -> Optimizer:
+        arrays = {k for k, v in kwargs.items() if isinstance(v, np.ndarray)}
+
+        def scalar(i: int) -> dict[str, Any]:
+            return {k: (float(np.asarray(v).reshape(-1)[i]) if k in arrays else v)
+                    for k, v in kwargs.items()}
+
+        one = factory(**scalar(0)) if arrays else factory(**kwargs)
+        rules: dict[int, Optimizer] = {}
+
+        def rule(i: int) -> Optimizer:
+            if not arrays:
+                return one
+            if i not in rules:
+                rules[i] = factory(**scalar(i))
+            return rules[i]
+
+        def init(params):
+            p = np.asarray(params, dtype=float)
+            if p.ndim == 1:
+                return one.init(p)
+            return LoopedState(0, tuple(rule(i).init(pi) for i, pi in enumerate(p)))
+
+        def update(grads, state, params=None, oracle=None):
+            p = np.asarray(params, dtype=float)
+            if p.ndim == 1:
+                return one.update(grads, state, params, oracle)
+            if oracle is not None and not getattr(oracle, "exact", True):
+                raise ValueError("rules with a line search or trust region step a batch run by "
+                                 "run and need exact gradients: no noise or mini-batches")
+            surface = getattr(oracle, "surface", oracle)
+            g = np.asarray(grads, dtype=float)
+            updates = np.empty_like(p)
+            states = []
+            for i, (pi, gi, si) in enumerate(zip(p, g, state.runs, strict=True)):
+                try:
+                    ui, si = rule(i).update(gi, si, pi, surface)
+                except (FloatingPointError, np.linalg.LinAlgError, OverflowError, ValueError,
+                        ZeroDivisionError):
+                    if not np.all(np.isfinite(pi)):
+                        ui = np.full(2, np.nan)
+                    else:
+                        raise
+                updates[i] = ui
+                states.append(si)
+            return updates, LoopedState(state.t + 1, tuple(states))
+
+        return Optimizer(init, update)
+
+    build.__name__ = getattr(factory, "__name__", "rule")
+    build.__doc__ = factory.__doc__
+    return build

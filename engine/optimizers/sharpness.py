@@ -10,8 +10,10 @@ from engine.explain.context import StepContext
 from engine.explain.format import _freeze, tex_value
 from engine.explain.tree import Call, Const, Fn, absval
 from engine.optimizers.registry import (
+    CLIP_HYPERS,
     FROM_BASE,
     NO_TORCH,
+    SCHEDULE_HYPERS,
     Array,
     Hyper,
     Optimizer,
@@ -53,6 +55,11 @@ def _base_optimizer(owner: str, base) -> Optimizer:
             f"{owner}: set {', '.join(stray)} on {owner}(...) itself, not on its base "
             f"(the whole run shares one gradient oracle)"
         )
+    extra = [h.name for h in SCHEDULE_HYPERS + CLIP_HYPERS if h.name in base.given]
+    if extra:
+        raise ValueError(
+            f"{owner}: {', '.join(extra)} cannot be set on its base: {owner} takes a second, "
+            f"perturbed gradient, so schedules and clipping are not offered for it")
     return build_optimizer(base)
 
 

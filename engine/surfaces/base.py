@@ -37,6 +37,10 @@ class Surface:
     expression: str = ""  # the same f in engine.expression syntax (editable as a custom surface)
     local_minima: tuple[tuple[float, float], ...] = ()  # notable non-global minima (sharp_flat)
     description: str = ""  # one or two sentences on what the surface demonstrates
+    # For sums of squares f = Σᵢ rᵢ² (what Levenberg–Marquardt needs): (x, y) -> (residuals
+    # rᵢ, their gradients (∂rᵢ/∂w1, ∂rᵢ/∂w2)); None where f is not written that way.
+    _residual_fn: Callable[[float, float], tuple[tuple, tuple]] | None = field(
+        default=None, repr=False)
 
     def value(self, p: Array) -> Array:
         p = np.asarray(p, dtype=float)
@@ -62,6 +66,28 @@ class Surface:
         zero = 0.0 * p[..., 0]
         h11, h12, h22 = h11 + zero, h12 + zero, h22 + zero
         return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
+
+    @property
+    def has_residuals(self) -> bool:
+        """Whether f = Σᵢ rᵢ(w)² with known residuals and Jacobian (see :meth:`residuals`)."""
+        return self._residual_fn is not None
+
+    def residuals(self, p: Array) -> Array:
+        """The residuals r(w) with f(w) = Σᵢ rᵢ(w)², at one point: shape (m,)."""
+        return self._residual_parts(p)[0]
+
+    def residual_jacobian(self, p: Array) -> Array:
+        """J(w) = ∂r/∂w at one point, shape (m, 2); ∇f = 2·Jᵀr."""
+        return self._residual_parts(p)[1]
+
+    def _residual_parts(self, p: Array) -> tuple[Array, Array]:
+        if self._residual_fn is None:
+            raise ValueError(f"{self.name} is not written as a sum of squares Σ rᵢ²")
+        x, y = (float(v) for v in np.asarray(p, dtype=float).reshape(2))
+        with np.errstate(all="ignore"):
+            r, jac = self._residual_fn(x, y)
+        return (np.asarray(r, dtype=float),
+                np.asarray([[float(a), float(b)] for a, b in jac], dtype=float).reshape(-1, 2))
 
     def jvp(self, p: Array, v: Array) -> Array:
         """Directional derivative ∇f(p)·v (what a forward-mode pass computes), per point:

@@ -24,6 +24,9 @@ Array = np.ndarray
 PI = np.pi
 
 
+SQRT_01, SQRT_2 = float(np.sqrt(0.1)), float(np.sqrt(2.0))
+
+
 def _quadratic() -> Surface:
     return Surface(
         name="quadratic",
@@ -41,6 +44,8 @@ def _quadratic() -> Surface:
         expression="0.1*w1^2 + 2*w2^2",
         description="The course exercise: a convex bowl 20 times steeper along w2 than w1, "
         "so plain GD zig-zags across the narrow direction.",
+        # 0.1·w1² + 2·w2² = (√0.1·w1)² + (√2·w2)²
+        _residual_fn=lambda x, y: ((SQRT_01 * x, SQRT_2 * y), ((SQRT_01, 0), (0, SQRT_2))),
     )
 
 
@@ -61,10 +66,12 @@ def _booth() -> Surface:
         expression="(w1 + 2*w2 - 7)^2 + (2*w1 + w2 - 5)^2",
         description="A convex quadratic with a tilted, elongated bowl (Hessian eigenvalues "
         "2 and 18): the axes no longer match the valley, which defeats per-coordinate tricks.",
+        _residual_fn=lambda x, y: ((x + 2 * y - 7, 2 * x + y - 5), ((1, 2), (2, 1))),
     )
 
 
 ROSEN_A, ROSEN_B = 1.0, 100.0
+SQRT_B = float(np.sqrt(ROSEN_B))  # f = (a − w1)² + (√b·(w2 − w1²))²
 
 
 def _rosenbrock() -> Surface:
@@ -86,6 +93,8 @@ def _rosenbrock() -> Surface:
         expression="(1 - w1)^2 + 100*(w2 - w1^2)^2",
         description="A curved, nearly flat-bottomed banana valley: finding the valley is easy, "
         "following it to (1, 1) is slow for first-order methods.",
+        _residual_fn=lambda x, y: ((a - x, SQRT_B * (y - x * x)),
+                                 ((-1, 0), (-2 * SQRT_B * x, SQRT_B))),
     )
 
 
@@ -118,6 +127,11 @@ def _beale_hess(x, y):
     return h11, h12, h22
 
 
+def _beale_residuals(x, y):
+    t, dx, dy, _, _ = _beale_terms(x, y)
+    return t, tuple(zip(dx, dy, strict=True))
+
+
 def _beale() -> Surface:
     return Surface(
         name="beale",
@@ -139,6 +153,7 @@ def _beale() -> Surface:
         expression="(1.5 - w1 + w1*w2)^2 + (2.25 - w1 + w1*w2^2)^2 + (2.625 - w1 + w1*w2^3)^2",
         description="Flat plateaus and sharp ridges around a narrow valley to (3, 0.5): "
         "gradients range over many orders of magnitude.",
+        _residual_fn=_beale_residuals,
     )
 
 
@@ -186,6 +201,7 @@ def _himmelblau() -> Surface:
         expression="(w1^2 + w2 - 11)^2 + (w1 + w2^2 - 7)^2",
         description="Four global minima of equal value 0: which one a run ends in depends on "
         "the start point and on the optimizer's path.",
+        _residual_fn=lambda x, y: ((x * x + y - 11, x + y * y - 7), ((2 * x, 1), (1, 2 * y))),
     )
 
 

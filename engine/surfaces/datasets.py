@@ -64,6 +64,18 @@ class LinearRegressionSurface(Surface):
         r = p[..., 0, None] * xb + p[..., 1, None] - yb  # shape (..., k)
         return r, xb
 
+    # f = (1/n)·Σ (w·xᵢ + b − yᵢ)² = Σ rᵢ² with rᵢ = (w·xᵢ + b − yᵢ)/√n
+    @property
+    def has_residuals(self) -> bool:
+        return True
+
+    def _residual_parts(self, p: Array) -> tuple[Array, Array]:
+        w, b = (float(v) for v in np.asarray(p, dtype=float).reshape(2))
+        scale = 1.0 / np.sqrt(self.n_samples)
+        r = (w * self.x + b - self.y) * scale
+        jac = np.stack([self.x * scale, np.full(self.n_samples, scale)], axis=1)
+        return r, jac
+
     def batch_value(self, p: Array, idx) -> Array:
         r, _ = self._residuals(p, idx)
         return np.mean(r * r, axis=-1)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import schedules
 from engine.optimizers import REGISTRY, TorchMapping, build_optimizer
 from engine.spec import RunSpec
 
@@ -111,6 +112,24 @@ def make_torch_optimizer(run: RunSpec, params: Iterable[Any], *, backend: str = 
     return adapter_class()(params, run)
 
 
+def make_torch_scheduler(run: RunSpec, optimizer: Any, total_steps: int):
+    """torch's own ``lr_scheduler`` for a run with ``schedule=…`` (None without one), with
+    ``T_max = 0`` / ``total_steps = 0`` meaning the whole training (``total_steps`` optimizer
+    steps) and ``max_lr = 0`` the run's lr. The loop steps it after every optimizer step;
+    the engine adapter reads its param group's ``lr`` (and ``momentum``/``betas``), so it
+    follows torch's schedulers too."""
+    values = run.resolved()
+    kind = values.get("schedule", "none")
+    if kind == "none":
+        return None
+    import torch
+
+    defaults = optimizer.defaults
+    kwargs = schedules.torch_kwargs(values, total_steps,
+                                    "momentum" in defaults or "betas" in defaults)
+    return getattr(torch.optim.lr_scheduler, schedules.TORCH_CLASSES[kind])(optimizer, **kwargs)
+
+
 def backend_name(optimizer: Any) -> str:
     if type(optimizer).__name__ == "EngineRuleOptimizer":
         return f"engine rule {optimizer.run_spec.name} (adapter)"
@@ -135,13 +154,36 @@ def _make_adapter_class():
 
         def __init__(self, params, run_spec: RunSpec):
             check_trainable(run_spec)
-            super().__init__(params, {})
+            values = run_spec.resolved()
+            own = {h.name for h in run_spec.spec.hypers}
+            # the hyperparameters torch's schedulers rewrite, in torch's group layout
+            defaults: dict[str, Any] = {}
+            if "lr" in own:
+                defaults["lr"] = values["lr"]
+            if "momentum" in own:
+                defaults["momentum"] = values["momentum"]
+            elif "beta1" in own:
+                defaults["betas"] = (values["beta1"], values.get("beta2", 0.999))
+            super().__init__(params, defaults)
+            self._own = own
+            self._base = dict(defaults)
             self.run_spec = run_spec
             self.rule = build_optimizer(run_spec)
-            values = run_spec.resolved()
             self.noise = float(values.get("noise", 0.0))
             self._rng = np.random.default_rng(int(values.get("seed", 0)))
             self.rule_state: Any = None
+
+        def _scheduled_rule(self):
+            """The rule with the lr (momentum, β₁) a torch scheduler put in the group."""
+            group = self.param_groups[0]
+            changed: dict[str, Any] = {}
+            if "lr" in self._base and group["lr"] != self._base["lr"]:
+                changed["lr"] = float(group["lr"])
+            if "momentum" in self._base and group["momentum"] != self._base["momentum"]:
+                changed["momentum"] = float(group["momentum"])
+            if "betas" in self._base and group["betas"][0] != self._base["betas"][0]:
+                changed["beta1"] = float(group["betas"][0])
+            return build_optimizer(self.run_spec, changed) if changed else self.rule
 
         def _params(self) -> list:
             return [p for group in self.param_groups for p in group["params"]]
@@ -157,7 +199,8 @@ def _make_adapter_class():
             if self.rule_state is None:
                 self.rule_state = self.rule.init(w)
             with np.errstate(all="ignore"):
-                updates, self.rule_state = self.rule.update(g, self.rule_state, w, oracle)
+                updates, self.rule_state = self._scheduled_rule().update(
+                    g, self.rule_state, w, oracle)
             _assign(params, w + np.asarray(updates, dtype=np.float64))
             return None
 

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from engine.export import atomic_write
-from engine.training.adapter import backend_name, make_torch_optimizer
+from engine.training.adapter import backend_name, make_torch_optimizer, make_torch_scheduler
 from engine.training.config import EVENTS_PER_EPOCH, INPUT_SIZE, TrainConfig, default_threads
 from engine.training.data import NUM_CLASSES, FashionMNIST, load_fashion_mnist
 from engine.training.events import (
@@ -178,6 +178,13 @@ def _run(config: TrainConfig, specs, data, should_stop,
         optims = [make_torch_optimizer(s, m.parameters()) for s, m in zip(specs, models,
                                                                           strict=True)]
         adapter = [type(o).__name__ == "EngineRuleOptimizer" for o in optims]
+        # torch's own schedulers, stepped after every optimizer step (the adapter reads its
+        # param group's lr like torch's classes), and torch's gradient clipping
+        total_steps = config.epochs * math.ceil(n_train / config.batch_size)
+        scheds = [make_torch_scheduler(s, o, total_steps) for s, o in zip(specs, optims,
+                                                                          strict=True)]
+        clips = [(s.resolved().get("clip_value", 0.0), s.resolved().get("clip_norm", 0.0))
+                 for s in specs]
         weights = [[m.weight for m in model if isinstance(m, torch.nn.Linear)]
                    for model in models]
         n_opt, n_lin, bs = len(specs), config.n_linear, config.batch_size
@@ -247,10 +254,17 @@ def _run(config: TrainConfig, specs, data, should_stop,
                         gn_sum[i] += torch.stack(
                             [torch.linalg.vector_norm(w.grad, dtype=torch.float64)  # no inf
                              for w in weights[i]])
+                    clip_value, clip_norm = clips[i]
+                    if clip_value:
+                        torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
+                    if clip_norm:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                     if adapter[i]:
                         opt.step(_closure(model, opt, xb, yb))
                     else:
                         opt.step()
+                    if scheds[i] is not None:
+                        scheds[i].step()
                     samples_done += nb
                 seen += nb
                 win_n += 1

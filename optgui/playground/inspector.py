@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtGui import QAction, QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -48,6 +48,7 @@ from engine.explain import (
     tex_row,
     tex_value,
 )
+from engine.optimizers.linesearch import trials_of
 from engine.trajectory import Trajectory
 
 MONO = "'DejaVu Sans Mono', 'Noto Sans Mono', 'Menlo', 'Consolas', monospace"
@@ -215,14 +216,37 @@ def render_page(
         for note in ex.notes:
             if note not in state.notes:
                 b.hint(note)
+        _line_search_table(b, traj.states[n], n)
         b.section(f"State after step {n}", f"State after step {n}")
     if state.state:
-        b.rows([_quantity_row(q) for q in state.state])
+        b.rows([_quantity_row(q) for q in state.state if q.name not in TABLE_FIELDS])
     else:
         b.hint("This optimizer keeps no state.")
     b.section("Hyperparameters", "Hyperparameters")
     b.rows([_quantity_row(q) for q in state.hypers])
     return Page(b.html(), b.text(), b.markdown(), run_id, step, n)
+
+
+# State fields shown as their own table rather than as a row of numbers.
+TABLE_FIELDS = ("trials",)
+
+
+def _line_search_table(b: _Builder, state, n: int) -> None:
+    """Step n's line search (bfgs, cg, lbfgs with strong_wolfe) as a table of its trials."""
+    trials = trials_of(state)
+    if not trials:
+        return
+    accepted = getattr(state, "step", None)
+    b.sub(f"Line search of step {n}: φ(t) = f(w + t·d)")
+    rows = []
+    for i, tr in enumerate(trials, start=1):
+        mark = "◀ accepted" if accepted is not None and tr.t == accepted else ""
+        rows.append((str(i), fmt(tr.t, minus=MINUS), fmt(tr.f, minus=MINUS),
+                     fmt(tr.slope, minus=MINUS), "✓" if tr.armijo else "✗",
+                     "✓" if tr.curvature else "✗", mark))
+    b.table(("#", "t", "φ(t)", "φ′(t)", "Armijo", "curvature", ""), rows)
+    b.hint("Armijo: φ(t) ≤ φ(0) + c₁·t·φ′(0) (enough decrease); curvature: |φ′(t)| ≤ "
+           "c₂·|φ′(0)| (the slope has flattened). The step is accepted where both hold.")
 
 
 def _message_page(message: str, *, error: bool = False, run_id=None, step: int = 0) -> Page:
@@ -235,11 +259,45 @@ def _document(body: str) -> str:
     return f"<html><head><style>{STYLE}</style></head><body>{body}</body></html>"
 
 
+MIN_CONTRAST = 4.5  # WCAG AA for normal text
+
+
+def _luminance(color: QColor) -> float:
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return (0.2126 * linear(color.redF()) + 0.7152 * linear(color.greenF())
+            + 0.0722 * linear(color.blueF()))
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two colours (1 to 21)."""
+    la, lb = sorted((_luminance(QColor(a)), _luminance(QColor(b))), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def readable(color: str, background: str = CARD) -> str:
+    """``color``, lightened towards white just enough to read on ``background`` (a run
+    recoloured dark keeps its hue in the inspector's text instead of vanishing)."""
+    base = QColor(color)
+    if not base.isValid():
+        return TEXT
+    for step in range(11):
+        t = step / 10
+        mixed = QColor.fromRgbF(base.redF() + (1 - base.redF()) * t,
+                                base.greenF() + (1 - base.greenF()) * t,
+                                base.blueF() + (1 - base.blueF()) * t)
+        if contrast(mixed.name(), background) >= MIN_CONTRAST:
+            return mixed.name()
+    return TEXT
+
+
 class _Builder:
     """Accumulates one page as HTML, plain text and Markdown side by side."""
 
     def __init__(self, color: str) -> None:
-        self.color = color
+        self.swatch = color  # the run's own colour, for the strip beside the title
+        self.color = readable(color)  # the same hue, legible, for text
         self._html: list[str] = []
         self._text: list[str] = []
         self._md: list[str] = []
@@ -249,7 +307,7 @@ class _Builder:
         c = self.color
         self._html.append(
             f'<table width="100%" cellspacing="0" cellpadding="0" bgcolor="{CARD}"><tr>'
-            f'<td width="5" bgcolor="{c}"></td>'
+            f'<td width="5" bgcolor="{self.swatch}"></td>'
             f'<td style="padding: 6px 8px;">'
             f'<span style="font-size: 12pt; font-weight: 600; color: {c};">{_esc(title)}</span>'
             f'<br><span class="mono" style="color: {MUTED}; font-size: 9pt;">'
@@ -314,6 +372,30 @@ class _Builder:
                 item = f"- {r.symbol} = `{r.value}`"
             items.append(item + (f" ({r.hint})" if r.hint else ""))
         self._md += items + [""]
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A small table with a header row (HTML), aligned columns (text), a pipe table
+        (Markdown)."""
+        head = "".join(f'<td class="hint" align="right" style="padding: 1px 6px;">{_esc(h)}'
+                       "</td>" for h in headers)
+        body = []
+        for row in rows:
+            cells = "".join(f'<td class="num" align="right" style="padding: 1px 6px;">'
+                            f"{_esc(c)}</td>" for c in row)
+            body.append(f"<tr>{cells}</tr>")
+        self._html.append(
+            '<table cellspacing="0" cellpadding="1" style="margin-left: 4px;">'
+            f"<tr>{head}</tr>" + "".join(body) + "</table>"
+        )
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        self._text.append("    " + "  ".join(h.rjust(w) for h, w in zip(headers, widths,
+                                                                         strict=True)))
+        for r in rows:
+            self._text.append("    " + "  ".join(c.rjust(w) for c, w in zip(r, widths,
+                                                                          strict=True)))
+        self._md += ["| " + " | ".join(headers) + " |",
+                     "|" + "|".join("---:" for _ in headers) + "|"]
+        self._md += ["| " + " | ".join(r) + " |" for r in rows] + [""]
 
     def rule_lines(self, rules: Sequence[tuple[str, str]]) -> None:
         body = "<br>".join(_esc(text) for text, _ in rules)

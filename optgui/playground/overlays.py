@@ -59,7 +59,22 @@ KINDS = (
                 "SAM/ASAM: red dashed: the ascent from w to w + ε; orange: the gradient "
                 "step −η·∇f(w + ε) taken there, which SAM applies at w"),
 )
-DEFAULT_ON = {"gradient": True, "update": True, "velocity": True, "sam": True}
+# Drawn by optgui.playground.search_overlays (line searches, trust regions, BFGS's H).
+SEARCH_KINDS = (
+    OverlayKind("linesearch", "Line search", "Ctrl+Shift+L",
+                "bfgs, lbfgs (strong_wolfe), cg: every trial point along the search direction "
+                "(green: passes both strong Wolfe conditions, amber: Armijo only, red: fails "
+                "Armijo), the accepted step ringed"),
+    OverlayKind("trust_region", "Trust region", "Ctrl+Shift+T",
+                "trust_region: the circle ‖p‖ = Δ, the quadratic model's contours inside it "
+                "and ρ, actual over predicted decrease"),
+    OverlayKind("curvature", "BFGS curvature", "Ctrl+Shift+H",
+                "bfgs: the inverse-Hessian approximation H as an ellipse (gold) beside the true "
+                "(∇²f)⁻¹ (white, dashed), to one scale"),
+)
+KINDS = KINDS + SEARCH_KINDS
+DEFAULT_ON = {"gradient": True, "update": True, "velocity": True, "sam": True,
+              "linesearch": True, "trust_region": True, "curvature": True}
 
 # segment key -> (colour, label, overlay it belongs to, dashed)
 SEGMENTS = {
@@ -272,6 +287,9 @@ class StepOverlays(QObject):
         ctrl.trajectoriesChanged.connect(self.refresh)
         ctrl.configChanged.connect(self.refresh)
         plot.vb.sigTransformChanged.connect(self._transform_changed)
+        from optgui.playground.search_overlays import SearchOverlays
+
+        self.search = SearchOverlays(contour, ctrl, self)
         self.refresh()
 
     # ------------------------------------------------------------------ state
@@ -279,6 +297,9 @@ class StepOverlays(QObject):
         if key not in self.enabled:
             raise KeyError(key)
         self.enabled[key] = bool(on)
+        if key in self.search.enabled:
+            self.search.set_enabled(key, on)
+            return
         self.refresh()
 
     def shown_run(self) -> int | None:

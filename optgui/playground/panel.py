@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import REGISTRY, SURFACES, parse_spec
+from engine import REGISTRY, SURFACES, parse_spec, schedules
 from engine.optimizers import FAMILIES, Hyper, format_value
 from optgui.playground.config import (
     CUSTOM,
@@ -362,9 +362,13 @@ class RunList(QGroupBox):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setToolTip("Tick to show a run; select it to edit its hyperparameters")
-        self.list.setWordWrap(True)  # long spec strings wrap; no horizontal scrolling
+        # one line per run, elided in the middle so that the end ("(diverged at step N)")
+        # stays readable: rows of one height let _fit_height show every run (wrapped rows
+        # grew when the scroll bar appeared, which hid the last run behind it)
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setUniformItemSizes(False)
+        self.list.setUniformItemSizes(True)
         self.list.currentItemChanged.connect(self._current_changed)
         self.list.itemChanged.connect(self._item_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.recolor())
@@ -536,7 +540,7 @@ class HyperForm(QGroupBox):
     def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
         super().__init__("Selected run", parent)
         self.ctrl = ctrl
-        self._built_for: tuple[int | None, str] | None = None
+        self._built_for: tuple | None = None
         self._editors: dict[str, QWidget] = {}
 
         outer = QVBoxLayout(self)
@@ -608,14 +612,21 @@ class HyperForm(QGroupBox):
         self.spec_edit.setEnabled(True)
         spec = entry.spec.spec
         own = {h.name for h in spec.hypers}
-        shared_header = False
+        values = entry.spec.resolved()
+        shared_header = schedule_header = False
         for hyper in spec.all_hypers:
+            if hyper.name not in own and not schedules.relevant(hyper.name, values):
+                continue  # another schedule's parameters
             editor = self._make_editor(hyper)
             if editor is None:
                 continue
             if hyper.name not in own and not shared_header:
                 shared_header = True
                 self.form.addRow(_hint(QLabel("Stochastic gradients (any optimizer)")))
+            if hyper.name == "schedule" and not schedule_header:
+                schedule_header = True
+                self.form.addRow(_hint(QLabel("Learning-rate schedule and clipping "
+                                              "(torch.optim.lr_scheduler)")))
             label = QLabel(f"{hyper.name} {hyper.symbol}".strip())
             tip = f"{hyper.help}\n{hyper.name} must be {hyper.range_text()}"
             if hyper.default is not None:
@@ -649,6 +660,11 @@ class HyperForm(QGroupBox):
                     "the run keeps its last value")
             )
             return spin
+        if hyper.kind == "choice":
+            combo = QComboBox()
+            combo.addItems(list(hyper.choices))
+            combo.currentTextChanged.connect(lambda v, n=name: self._value_edited(n, str(v)))
+            return combo
         if hyper.kind == "spec":
             edit = QLineEdit()
             edit.editingFinished.connect(lambda n=name, e=edit: self._nested_edited(n, e))
@@ -658,7 +674,8 @@ class HyperForm(QGroupBox):
     # -- syncing from the model ----------------------------------------------------------
     def sync(self, *_):
         entry = self._entry()
-        key = (entry.run_id, entry.spec.name) if entry else (None, "")
+        key = ((entry.run_id, entry.spec.name, entry.spec.resolved().get("schedule"))
+               if entry else (None, "", None))
         if key != self._built_for:
             self._built_for = key
             self._rebuild(entry)
@@ -675,6 +692,8 @@ class HyperForm(QGroupBox):
             with blocked(editor):
                 if isinstance(editor, QCheckBox):
                     editor.setChecked(bool(value))
+                elif isinstance(editor, QComboBox):
+                    editor.setCurrentText(str(value))
                 elif isinstance(editor, QSpinBox):
                     editor.setValue(int(value or 0))
                 elif isinstance(editor, NumberSpinBox):

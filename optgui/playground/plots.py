@@ -29,7 +29,7 @@ AXIS_COLOR = "#b8b8c8"
 ISOLINE_COLOR = (255, 255, 255, 80)
 MAX_MARKERS = 400  # beyond this many visible points a path is drawn as a plain line
 MAX_PATH_POINTS = 800  # longer paths are thinned evenly before drawing
-MAX_LEGEND_ROWS = 6  # the contour legend lists at most this many rows of runs
+MAX_LEGEND_ENTRIES = 12  # the contour legend lists at most this many runs
 LOSS_LABEL = "loss f(w)"
 LOSS_BUCKETS = 1024  # a longer loss curve is drawn as its min/max envelope over this many
 
@@ -111,6 +111,34 @@ class _Hatching(QGraphicsRectItem):
         painter.drawRect(self.rect())
 
 
+class _RowLegend(pg.LegendItem):
+    """A legend laid out by the plot's layout (below the view) instead of floating over it:
+    its size becomes the layout's size hint, and it uses as many columns as fit."""
+
+    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph API)
+        if not self.items:
+            return
+        row = max(max(sample.boundingRect().height(), label.boundingRect().height())
+                  for sample, label in self.items)
+        rows = math.ceil(len(self.items) / max(1, self.columnCount))
+        spacing = self.layout.verticalSpacing()
+        height = rows * row + max(0, rows - 1) * spacing + 8
+        self.setMinimumHeight(height)
+        self.setMaximumHeight(height)
+        self.updateGeometry()
+
+    def fit_columns(self, width: float) -> None:
+        """As many columns as the widest entry allows in ``width`` pixels."""
+        if not self.items:
+            return
+        widest = max(sample.boundingRect().width() + label.boundingRect().width() + 26
+                     for sample, label in self.items)
+        columns = max(1, min(len(self.items), int(width // widest)))
+        if columns != self.columnCount:
+            self.setColumnCount(columns)
+        self.updateSize()
+
+
 class _PlotWidget(pg.PlotWidget):
     """What both plots share: rendering the plot (not the widget) as an image for export."""
 
@@ -188,14 +216,17 @@ class ContourPlot(_PlotWidget):
         self.start_marker.setZValue(6)
         plot.addItem(self.start_marker)
 
-        self.legend = pg.LegendItem(
-            offset=(-8, 8), labelTextColor="#eeeeee", labelTextSize="9pt",
+        # the legend sits below the plot, in the plot's own layout: it never covers a path
+        # or an overlay label, and exported pictures include it
+        self.legend = _RowLegend(
+            labelTextColor="#eeeeee", labelTextSize="9pt",
             brush=pg.mkBrush(20, 20, 28, 200), pen=pg.mkPen(255, 255, 255, 60),
-            verSpacing=-4,
+            verSpacing=-6, horSpacing=18,
         )
-        self.legend.setParentItem(plot.vb)
+        plot.layout.addItem(self.legend, 4, 1)
 
         self._legend_keys: tuple = ()
+        self._legend_fitted: tuple = ()
         self._paths: dict[int, _PathItems] = {}
         self._trajs: dict[int, Trajectory] = {}
         self._selected: int | None = None
@@ -330,7 +361,7 @@ class ContourPlot(_PlotWidget):
             (r.run_id, legend_text(r.label, trajectories.get(r.run_id), errors.get(r.run_id, "")))
             for r in config.runs if r.enabled
         ]
-        shown = entries[:MAX_LEGEND_ROWS * self.legend.columnCount]
+        shown = entries[:MAX_LEGEND_ENTRIES]
         keys = tuple(rid for rid, _ in shown) + (len(entries),)
         if keys != self._legend_keys:  # other runs or order: rebuild (rare)
             self._legend_keys = keys
@@ -341,10 +372,21 @@ class ContourPlot(_PlotWidget):
                 more = pg.PlotDataItem(pen=None)
                 self.legend.addItem(more, f"… and {len(entries) - len(shown)} more "
                                           "(see the Optimizers list)")
+        renamed = False
         for (_, label), (_, text) in zip(self.legend.items, shown, strict=False):
             if label.text != text:
                 label.setText(text)
+                renamed = True
+        if renamed or keys != self._legend_fitted:
+            self._legend_fitted = keys
+            self.legend.fit_columns(self._plot.vb.width() or self.width())
         self.legend.setVisible(bool(entries))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        legend = self.__dict__.get("legend")  # resized once before __init__ built it
+        if legend is not None and legend.items:
+            legend.fit_columns(self._plot.vb.width() or self.width())
 
     def set_step(self, k: int) -> None:
         self._step = int(k)

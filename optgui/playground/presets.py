@@ -35,4 +35,7 @@ class WindowPreset:
 GD_SGD_MINIBATCH = WindowPreset.from_lesson("gd_sgd_minibatch", PRESETS["gd_sgd_minibatch"].lesson)
 SAM_VS_GD = WindowPreset.from_lesson("sam_vs_gd", PRESETS["sam_vs_gd"].lesson)
 
-WINDOW_PRESETS = (GD_SGD_MINIBATCH, SAM_VS_GD)
+SECOND_ORDER_RACE = WindowPreset.from_lesson("second_order_race",
+                                             PRESETS["second_order_race"].lesson)
+
+WINDOW_PRESETS = (GD_SGD_MINIBATCH, SAM_VS_GD, SECOND_ORDER_RACE)
