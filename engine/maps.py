@@ -509,7 +509,9 @@ def stability(surface: Surface, spec: RunSpec) -> Stability | None:
     values = spec.resolved()
     if spec.name == "sgd" and values.get("nesterov"):
         return None
-    if any(values.get(k) for k in ("weight_decay", "noise", "batch", "clip", "schedule")):
+    if any(values.get(k) for k in ("weight_decay", "noise", "batch", "clip_norm", "clip_value")):
+        return None  # the theory is for the plain rule on exact gradients
+    if values.get("schedule", "none") not in ("none", None, ""):
         return None
     H = constant_hessian(surface)
     if H is None:

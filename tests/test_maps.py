@@ -144,6 +144,8 @@ def test_heavy_ball_sweep_agrees_with_stability_theory():
 def test_no_boundary_without_theory():
     assert stability(HIMMELBLAU, parse_spec("gd(lr=0.01)")) is None
     assert stability(QUADRATIC, parse_spec("adam(lr=0.1)")) is None
+    assert stability(QUADRATIC, parse_spec("gd(lr=0.1,clip_norm=1)")) is None
+    assert stability(QUADRATIC, parse_spec("gd(lr=0.1,noise=0.1)")) is None
     assert stability(QUADRATIC, parse_spec("sgd(lr=0.1,momentum=0.9,nesterov=true)")) is None
     res = compute_map(MapRequest(QUADRATIC, parse_spec("adam(lr=0.1)"), steps=10,
                                  sweeps=(Sweep("lr", 0.01, 0.5, 3),)))
