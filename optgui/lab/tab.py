@@ -428,32 +428,35 @@ class LabSettings(QWidget):
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`state` returned; anything missing, of the wrong type or out
         of range is skipped (the default stays), so an old or edited file never breaks the
-        lab."""
+        lab. What passes is shown through :meth:`apply`, as a lesson's settings are."""
         if not isinstance(state, dict):
             return
+        values: dict = {}
         for key, box in self._int_boxes().items():
             value = state.get(key)
             if isinstance(value, int) and not isinstance(value, bool) \
                     and box.minimum() <= value <= box.maximum():
-                box.setValue(value)
+                values[key] = value
+        if "train_limit" in values:  # remembered even while the subset is off
+            self.limit.setValue(values.pop("train_limit"))
+        if isinstance(state.get("subset"), bool):
+            values["train_limit"] = self.limit.value() if state["subset"] else None
         if state.get("activation") in ACTIVATIONS:
-            self.activation.setCurrentText(state["activation"])
+            values["activation"] = state["activation"]
         lr = state.get("lr")
         if isinstance(lr, (int, float)) and not isinstance(lr, bool) \
                 and self.lr.minimum() <= lr <= self.lr.maximum():
-            self.lr.setValue(float(lr))
-        if isinstance(state.get("subset"), bool):
-            self.subset.setChecked(state["subset"])
+            values["lr"] = float(lr)
+        specs = state.get("optimizers")
+        if isinstance(specs, list) and specs and all(isinstance(t, str) for t in specs):
+            rate = values.get("lr", float(self.lr.value()))
+            labels = [validate_spec(t, rate)[0] for t in specs]
+            if all(labels) and len(set(labels)) == len(labels):
+                values["optimizers"] = specs
+        self.apply(values)
         if isinstance(state.get("data_dir"), str):
             self.data_dir.setText(state["data_dir"])
             self.dataFolderChanged.emit()
-        specs = state.get("optimizers")
-        if isinstance(specs, list) and specs and all(isinstance(t, str) for t in specs):
-            lr = float(self.lr.value())
-            labels = [validate_spec(t, lr)[0] for t in specs]
-            if all(labels) and len(set(labels)) == len(labels):
-                self.optimizers.set_specs(specs)
-
     def config(self) -> TrainConfig:
         """The run these settings describe (a ValueError names a bad setting)."""
         return TrainConfig(
