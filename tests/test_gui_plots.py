@@ -338,3 +338,18 @@ def test_a_run_recoloured_dark_stays_readable_in_the_inspector(window, qtbot):
     colours = set(re.findall(r"color: (#[0-9a-fA-F]{6})", html))
     assert "#0a0a40" not in {c.lower() for c in colours}  # not as text colour
     assert all(contrast(c, CARD) >= MIN_CONTRAST for c in colours), colours
+
+
+def test_without_a_child_process_large_requests_are_computed_in_the_thread(window, qtbot,
+                                                                          monkeypatch):
+    from optgui.playground import compute
+
+    def refuse(self):
+        raise RuntimeError("no processes here")
+
+    monkeypatch.setattr(compute.ComputeProcess, "_ensure", refuse)
+    ctrl = window.ctrl
+    recompute(window, qtbot, lambda: ctrl.set_steps(compute.PROCESS_THRESHOLD // 4 + 1),
+              timeout=60000)
+    assert ctrl._workers.worker.process.unavailable == "RuntimeError: no processes here"
+    assert all(t.steps > 30 for t in ctrl.trajectories.values())

@@ -136,6 +136,7 @@ class ComputeProcess:
         self._proc = None
         self._conn = None
         self.started = 0  # how many child processes were started (tests, diagnostics)
+        self.unavailable = ""  # why no child could be started ("" while none failed)
 
     def _ensure(self) -> None:
         if self._proc is not None and self._proc.is_alive():
@@ -148,10 +149,20 @@ class ComputeProcess:
         self._proc, self._conn = proc, parent
         self.started += 1
 
-    def compute(self, key: tuple, spec: RunSpec, start, steps: int) -> tuple[str, Any]:
-        """Run one trajectory in the child; blocks (without the GIL) until it is done."""
+    def compute(self, key: tuple, spec: RunSpec, start, steps: int) -> tuple[str, Any] | None:
+        """Run one trajectory in the child; blocks (without the GIL) until it is done.
+
+        None if no child process can be started (:attr:`unavailable` says why)."""
         with self._lock:
-            self._ensure()
+            if self.unavailable:
+                return None
+            try:
+                self._ensure()
+            except Exception as exc:  # noqa: BLE001 - no process (limits, an unguarded
+                # __main__ under spawn, …): the caller computes in its own thread instead
+                self.unavailable = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self._proc, self._conn = None, None
+                return None
             try:
                 self._conn.send((key, spec, tuple(start), int(steps)))
                 answer = self._conn.recv()

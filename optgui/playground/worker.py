@@ -106,11 +106,13 @@ class TrajectoryWorker(QObject):
         for run_id, spec in request.runs:
             if not self._still_wanted(request.generation, run_id):
                 continue
+            answer = None
             if in_child:
-                status, value = self.process.compute(request.surface_key, spec, request.start,
-                                                     request.steps)
-            else:
-                status, value = compute_one(request.surface, spec, request.start, request.steps)
+                answer = self.process.compute(request.surface_key, spec, request.start,
+                                              request.steps)
+            if answer is None:  # small, or no child process could be started
+                answer = compute_one(request.surface, spec, request.start, request.steps)
+            status, value = answer
             if self._abort:
                 return
             if status == "ok":
