@@ -35,27 +35,6 @@ if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
 import numpy as np  # noqa: E402
 from bench_gui_latency import PROBE_MS, Probe, summary  # noqa: E402
 
-
-class BusyProbe(Probe):
-    """Probe that also records the GUI thread's own CPU time in every gap: on a loaded
-    machine a long gap may be the scheduler's doing (another process had the core); the
-    CPU the GUI thread itself spent in the gap is the part the window is responsible for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.busy: dict[str, list[float]] = {}
-        self.cpu = time.thread_time()
-
-    def start(self, phase: str) -> None:
-        self.cpu = time.thread_time()
-        super().start(phase)
-
-    def tick(self) -> None:
-        cpu = time.thread_time()
-        self.busy.setdefault(self.phase, []).append(cpu - self.cpu)
-        self.cpu = cpu
-        super().tick()
-
 # a mix of rules, each cheap and stable on the quadratic from the course start
 SPECS = (
     "gd(lr=0.1)", "momentum(lr=0.1,beta=0.9)", "nesterov(lr=0.1,momentum=0.9)",
@@ -105,7 +84,7 @@ def main() -> int:
     window.show()
     ctrl = window.ctrl
     config = config_for(args.runs, args.steps)
-    probe = BusyProbe()
+    probe = Probe()  # records the GUI thread's CPU time in each gap too
     durations: dict[str, float] = {}
     failed: list[str] = []
 
@@ -179,13 +158,11 @@ def main() -> int:
         if name == "after":
             continue
         took = f"  (runs in after {durations[name]:.2f} s)" if name in durations else ""
-        busy = max(probe.busy.get(name, [0.0])) * 1000
-        print("  " + summary(name, gaps) + f"  GUI-thread CPU in one gap ≤ {busy:5.1f} ms"
-              + took)
+        print("  " + summary(name, gaps, probe.cpu.get(name, [])) + took)
         if name != "idle" and gaps:
             worst = max(worst, float(np.max(gaps)) * 1000 - PROBE_MS)
     idle = probe.gaps.get("idle", [PROBE_MS / 1000])
-    cpu = max(max(v) for k, v in probe.busy.items() if k not in ("idle", "after")) * 1000
+    cpu = max(max(v) for k, v in probe.cpu.items() if k not in ("idle", "after")) * 1000
     print(f"most CPU the GUI thread spent between two ticks: {cpu:.1f} ms "
           f"(the rest of a stall is waiting: for the GIL, or for a core on a busy machine; "
           f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
