@@ -633,3 +633,23 @@ def test_a_spare_process_is_ready_before_start_and_after_a_run(lab, qtbot, toy_d
     qtbot.waitUntil(lambda: lab._spare is not None, timeout=5000)  # the next one
     assert lab._spare.pid != spare and not process_exists(spare)
     assert lab.history.finished is not None and not lab.history.finished.stopped
+
+
+def test_a_diverged_optimizer_is_named_in_the_legend_and_kept_in_the_csv(lab, qtbot, toy_dir,
+                                                                         tmp_path):
+    diverging = "sgd(lr=1,noise=1000000)"  # weights ~1e6 per step: a ReLU net overflows
+    configure(lab, toy_dir, epochs=2)
+    lab.settings.activation.setCurrentText("relu")
+    lab.settings.optimizers.set_specs(["adam", diverging])
+    run_to_end(qtbot, lab)
+    assert f"{diverging} diverged in epoch 1" in lab.message_text()
+    legend = [label.text for _, label in lab.plots.legend.items]
+    assert legend == ["adam(lr=0.01)", f"{diverging} (diverged)"]
+    assert lab.export_csv(tmp_path / "m.csv")
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    gone = [r for r in rows if r["optimizer"] == diverging]
+    assert len(gone) == 1 and gone[0]["note"].startswith("diverged in epoch 1")
+    with qtbot.waitSignal(lab.trainingFinished, timeout=START_TIMEOUT):
+        assert lab.start()  # a new run: plainly named again until it diverges again
+        assert [label.text for _, label in lab.plots.legend.items][1] == diverging
+    assert [label.text for _, label in lab.plots.legend.items][1].endswith("(diverged)")

@@ -103,12 +103,22 @@ class TrainingPlots:
             self.legend.clear()
             for curve, name in zip(self.curves["grad_norms"], optimizers, strict=True):
                 self.legend.addItem(curve, name)
+        else:  # a new run of the same optimizers: none has diverged yet
+            for (_, label), name in zip(self.legend.items, optimizers, strict=False):
+                label.setText(name)
         if n_linear != self.n_linear:
             grad = self.plots["grad_norms"]
             grad.getAxis("bottom").setTicks([[(k, str(k)) for k in range(1, n_linear + 1)]])
             grad.setXRange(0.8, n_linear + 0.2, padding=0)
         self.optimizers = optimizers
         self.n_linear = n_linear
+
+    def mark_diverged(self, index: int) -> None:
+        """Say so in the legend: a diverged optimizer's curves stop (its sample greys out)."""
+        curve = self.curves["grad_norms"][index]
+        label = self.legend.getLabel(curve)
+        if label is not None:
+            label.setText(f"{self.optimizers[index]} (diverged)")
 
     def update(self, history: TrainingHistory) -> None:
         """Show everything ``history`` holds (cheap: only setData on existing items)."""

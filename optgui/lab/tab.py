@@ -937,6 +937,8 @@ class LabTab(QWidget):
                 self.settings.located.setText(f"Using {ev.data_source}: {ev.n_train:,} "
                                               f"training, {ev.n_val:,} validation samples")
             elif isinstance(ev, Diverged):
+                if self.plots is not None and ev.index < len(self.plots.optimizers):
+                    self.plots.mark_diverged(ev.index)
                 self.show_message(f"{ev.optimizer} diverged in epoch {ev.epoch} ({ev.reason}); "
                                   f"the others go on.", error=False)
             elif isinstance(ev, Finished):
