@@ -653,3 +653,18 @@ def test_a_diverged_optimizer_is_named_in_the_legend_and_kept_in_the_csv(lab, qt
         assert lab.start()  # a new run: plainly named again until it diverges again
         assert [label.text for _, label in lab.plots.legend.items][1] == diverging
     assert [label.text for _, label in lab.plots.legend.items][1].endswith("(diverged)")
+
+
+def test_a_backlog_of_events_reaches_the_window_in_slices(qtbot):
+    """However many events wait (the window was busy), one turn of the event loop handles
+    at most MAX_EVENTS_PER_SLICE of them: no long stall draining a backlog."""
+    from optgui.lab.worker import MAX_EVENTS_PER_SLICE, ProcessJob
+
+    job = ProcessJob(7, command=None)
+    chunks: list[int] = []
+    job.events.connect(lambda gen, events: chunks.append(len(events)))
+    backlog = [("event", i) for i in range(5 * MAX_EVENTS_PER_SLICE + 3)]
+    job._put(backlog[:10])  # the reader thread's wake-up is queued once...
+    job._put(backlog[10:])  # ...however many lists arrive before the window looks
+    qtbot.waitUntil(lambda: sum(chunks) == len(backlog), timeout=5000)
+    assert max(chunks) <= MAX_EVENTS_PER_SLICE and len(chunks) >= 6
