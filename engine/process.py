@@ -34,7 +34,7 @@ The protocol
   :class:`JobPaused` (the job really is blocked in a pause, or no longer), :class:`JobFailed`
   (a readable one-line message) and :class:`JobEnded`, always the last event of a child that
   ended normally. A child that ends without :class:`JobEnded` died: :meth:`ChildJob.exit_status`
-  names the exit signal ("killed (SIGKILL)").
+  names the exit signal ("was killed (SIGKILL)").
 * The child ends its job when the parent goes away (the pipe closes), and asks the kernel
   to kill it if the parent dies (Linux), so no training is ever left behind.
 
@@ -211,26 +211,27 @@ def error_message(exc: BaseException) -> JobFailed:
 
 
 SIGNAL_NAMES = {
-    signal.SIGKILL: "killed (SIGKILL): perhaps the system ran out of memory",
+    signal.SIGKILL: "was killed (SIGKILL): perhaps the system ran out of memory",
     signal.SIGSEGV: "crashed (SIGSEGV, a segmentation fault in native code)",
-    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGABRT: "was aborted (SIGABRT)",
     signal.SIGBUS: "crashed (SIGBUS)",
     signal.SIGFPE: "crashed (SIGFPE)",
     signal.SIGILL: "crashed (SIGILL)",
-    signal.SIGTERM: "terminated (SIGTERM)",
+    signal.SIGTERM: "was terminated (SIGTERM)",
 }
 
 
 def describe_exit(returncode: int | None) -> str:
-    """What a child's return code means, in words: ``"killed (SIGKILL): …"``."""
+    """What happened to a child, to follow "The training process": ``"was killed (SIGKILL):
+    …"``, ``"crashed (SIGSEGV, …)"``."""
     if returncode is None:
         return "still running"
     if returncode < 0:
         try:
             sig = signal.Signals(-returncode)
         except ValueError:
-            return f"ended by signal {-returncode}"
-        return SIGNAL_NAMES.get(sig, f"ended by {sig.name}")
+            return f"was ended by signal {-returncode}"
+        return SIGNAL_NAMES.get(sig, f"was ended by {sig.name}")
     return f"ended unexpectedly (exit code {returncode})"
 
 

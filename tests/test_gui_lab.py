@@ -395,7 +395,7 @@ def test_a_killed_training_process_is_named_and_start_works_again(lab, qtbot, to
     pid = lab.job.pid
     with qtbot.waitSignal(lab.trainingFinished, timeout=10_000):
         os.kill(pid, signal.SIGKILL)
-    assert "killed (SIGKILL)" in lab.message_text()
+    assert lab.message_text().startswith("The training process was killed (SIGKILL)")
     assert not process_exists(pid)
     assert_survived(lab, qtbot, toy_dir, "SIGKILL")
 
@@ -404,7 +404,7 @@ def test_a_segfault_in_the_training_process_is_survived(lab, qtbot, toy_dir):
     lab.child_prelude = hook("crash_in_evaluate", 4)  # after the first epoch's four
     configure(lab, toy_dir, epochs=3)
     run_to_end(qtbot, lab)
-    assert "crashed (SIGSEGV" in lab.message_text()
+    assert lab.message_text().startswith("The training process crashed (SIGSEGV")
     assert {r.epoch for r in lab.history.results} == {1}
     assert_survived(lab, qtbot, toy_dir, "SIGSEGV")
 

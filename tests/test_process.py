@@ -108,13 +108,13 @@ def test_a_killed_child_is_described_by_its_signal(toy_dir):
             break
     for _ in job.batches():
         pass
-    assert job.exit_status() == "killed (SIGKILL): perhaps the system ran out of memory"
+    assert job.exit_status() == "was killed (SIGKILL): perhaps the system ran out of memory"
 
 
 @pytest.mark.parametrize("code, words", [
     (-signal.SIGSEGV, "crashed (SIGSEGV, a segmentation fault in native code)"),
-    (-signal.SIGKILL, "killed (SIGKILL)"),
-    (-signal.SIGUSR1, "ended by SIGUSR1"),
+    (-signal.SIGKILL, "was killed (SIGKILL)"),
+    (-signal.SIGUSR1, "was ended by SIGUSR1"),
     (3, "ended unexpectedly (exit code 3)"),
 ])
 def test_exit_codes_in_words(code, words):

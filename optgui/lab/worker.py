@@ -15,7 +15,7 @@ child streams into Qt signals in the GUI thread:
   pause with a ``JobPaused`` event when it really is blocked.
 * **The end** is always one ``ended(generation, status)`` signal, after every event:
   ``status`` is "" when the child ended normally, else what happened to it in words
-  ("killed (SIGKILL): perhaps the system ran out of memory").
+  ("was killed (SIGKILL): perhaps the system ran out of memory").
 * Every job has a ``generation`` number, carried by its signals, so the tab can drop
   anything a previous job still had in flight.
 """
