@@ -481,3 +481,27 @@ def _md5(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def noisy_labels(labels, fraction: float, seed: int = 0, num_classes: int = NUM_CLASSES):
+    """``labels`` (an int64 tensor) with a seeded fraction replaced by another class.
+
+    Exactly ``round(fraction·n)`` positions, drawn without replacement, get a class drawn
+    uniformly from the *other* ``num_classes − 1`` classes (never their own), so the noise
+    rate is what was asked. The same seed gives the same labels. Only the training labels
+    are ever passed here: validation stays clean.
+    """
+    import torch
+
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"label noise must be a fraction in [0, 1], got {fraction!r}")
+    n = int(labels.shape[0])
+    k = int(round(fraction * n))
+    out = labels.clone()
+    if k == 0:
+        return out
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    where = torch.randperm(n, generator=gen)[:k].to(labels.device)
+    shift = torch.randint(1, num_classes, (k,), generator=gen).to(labels.device)
+    out[where] = (labels[where] + shift) % num_classes
+    return out
