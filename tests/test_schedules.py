@@ -235,3 +235,21 @@ def test_the_lab_uses_torchs_schedulers_and_the_adapter_follows_them(spec):
         finals.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*finals, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_batches_and_sweeps_follow_the_schedule_and_clipping():
+    """run_batch (maps, sweeps) takes the same scheduled, clipped steps as single runs, with
+    each run's own lr under the schedule."""
+    from engine import get_surface, parse_spec, run_batch, run_trajectory
+
+    s = get_surface("himmelblau")
+    spec = parse_spec("sgd(lr=0.01,momentum=0.9,schedule=onecycle,max_lr=0,clip_norm=20)")
+    starts = np.array([[0.5, -1.0], [-4.0, 4.5], [3.5, -3.0]])
+    res = run_batch(s, spec, starts, 30)
+    for i, start in enumerate(starts):
+        np.testing.assert_array_equal(res.points[i], run_trajectory(s, spec, start, 30).points[-1])
+    lrs = np.array([0.005, 0.02])
+    sweep = run_batch(s, spec, starts[0], 30, hyper_overrides={"lr": lrs})
+    for i, lr in enumerate(lrs):
+        single = run_trajectory(s, spec.with_values(lr=float(lr)), starts[0], 30)
+        np.testing.assert_array_equal(sweep.points[i], single.points[-1])
