@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         in_lab = self.tabs.widget(index) is self.lab
         for key in ("play", "step_back", "step_forward", "rewind", "end"):
             self.actions_by_key[key].setEnabled(not in_lab)
-        for dock in (self.dock, self.inspector_dock, self.view3d_dock):
+        for dock in (self.dock, self.inspector_dock, self.view3d_dock, self.maps_dock):
             dock.toggleViewAction().setEnabled(not in_lab)
         self.actions_by_key["lab_start"].setEnabled(in_lab)
         self._size_tabs(index)
@@ -282,6 +282,32 @@ class MainWindow(QMainWindow):
         self.page.splitDockWidget(self.view3d_dock, self.inspector_dock, Qt.Orientation.Vertical)
         self.view3d_dock.hide()
         self.view3d_dock.toggleViewAction().toggled.connect(self._view3d_toggled)
+        self._build_maps_dock()
+
+    def _build_maps_dock(self) -> None:
+        """Maps (hidden until asked for, Ctrl+M): a basin map or phase diagram of the
+        selected run, computed only while the dock is shown."""
+        from optgui.maps.view import MapsView
+
+        self.maps = MapsView(self.ctrl)
+        self.maps_dock = QDockWidget("Maps", self.page)
+        self.maps_dock.setObjectName("mapsDock")
+        self.maps_dock.setWidget(self.maps)
+        self.maps_dock.toggleViewAction().setText("Maps")
+        self.maps_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+M"))
+        self.maps_dock.toggleViewAction().setToolTip(
+            "Basin map or phase diagram of the selected run; click a cell to race it")
+        self.page.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.maps_dock)
+        self.page.tabifyDockWidget(self.inspector_dock, self.maps_dock)
+        self.maps_dock.hide()
+        self.maps_dock.toggleViewAction().toggled.connect(
+            lambda on: on and QTimer.singleShot(0, self.maps_dock.raise_))
+        # computed only while shown (a tab behind another one counts as hidden)
+        self.maps_dock.visibilityChanged.connect(self._maps_shown)
+        self.maps_dock.toggleViewAction().toggled.connect(self._maps_shown)
+
+    def _maps_shown(self, *_) -> None:
+        self.maps.set_active(self.maps_dock.isVisible())
 
     def _view3d_toggled(self, on: bool) -> None:
         """Shown, the 3-D view takes about half of the right-hand column; in a column of tabs
@@ -342,6 +368,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.dock.toggleViewAction())
         view_menu.addAction(self.inspector_dock.toggleViewAction())
         view_menu.addAction(self.view3d_dock.toggleViewAction())
+        view_menu.addAction(self.maps_dock.toggleViewAction())
         view_menu.addAction(self.lessons.notes_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["shortcuts"])
@@ -773,6 +800,7 @@ class MainWindow(QMainWindow):
             self._save_timer.stop()
         self.save_settings()
         self.ctrl.shutdown()
+        self.maps.shutdown()
         self.lab.shutdown()
         super().closeEvent(event)
 
@@ -791,9 +819,11 @@ SHORTCUTS = (
     ("Ctrl+Alt+E", "export animation (GIF, MP4, PNG frames)"),
     ("Ctrl+L", "log-scale loss"),
     ("Ctrl+I / Ctrl+3", "step inspector / 3-D view"),
+    ("Ctrl+M", "maps: basin map or phase diagram of the selected run (click a cell to race it)"),
     ("Ctrl+0", "fit the contour view"),
     ("Ctrl+Shift+G / U / M / S", "overlay: gradient / update / momentum / SAM perturbation"),
     ("Ctrl+Shift+L / T / H", "overlay: line search / trust region / BFGS curvature"),
     ("Delete", "remove the selected run (in the list)"),
     ("Click on the contour", "move the start point"),
+    ("Esc (in Maps)", "cancel the map being computed"),
 )
