@@ -127,6 +127,8 @@ class LessonFiles(QObject):
         self.w = window
         self.ctrl = window.ctrl
         self._hidden: tuple[str, ...] = ()  # panels the current lesson hid
+        self._baseline_path = None  # the file whose shown settings _shown_saved holds
+        self._shown_saved: tuple | None = None
         self._recent_memory: list[str] = []  # without settings (tests), recent files live here
         self._build_actions()
         self._build_notes_dock()
@@ -187,6 +189,17 @@ class LessonFiles(QObject):
         if inspector is not None:
             getattr(self.w, "page", self.w).tabifyDockWidget(inspector, self.notes_dock)
             inspector.raise_()
+        self._watch_shown()
+
+    def _watch_shown(self) -> None:
+        """Overlays, log scale, speed and the lab's settings are saved in a lesson too (but
+        are not undo steps): a change to them marks an open lesson file as modified."""
+        w = self.w
+        for action in [*getattr(w, "overlay_actions", []), w.actions_by_key["log_loss"]]:
+            action.toggled.connect(self.update_title)
+        w.transport.speed.valueChanged.connect(self.update_title)
+        if getattr(w, "lab", None) is not None:
+            w.lab.settings.changed.connect(self.update_title)
 
     def fill_file_menu(self, menu: QMenu) -> None:
         """New, Open, Open recent, Save, Save as, at the top of ``menu``."""
@@ -210,9 +223,29 @@ class LessonFiles(QObject):
         path = self.ctrl.document.path
         return path.name if path else (self.ctrl.setup.title or "Untitled")
 
-    def update_title(self) -> None:
+    def update_title(self, *_) -> None:
+        path = self.ctrl.document.path
+        if path != self._baseline_path:  # another file (opened, saved as, an undo)
+            self._baseline_path, self._shown_saved = path, self._shown()
         self.w.setWindowTitle(f"{self.display_name()}[*] — optgui")
-        self.w.setWindowModified(self.ctrl.document.modified)
+        self.w.setWindowModified(self.modified())
+
+    def _shown(self) -> tuple | None:
+        """What a lesson keeps besides the setup that changes without an undo step."""
+        if not hasattr(self.w, "overlays") or not hasattr(self.w, "transport"):
+            return None  # the window is still being built
+        lesson = self.current_lesson()
+        return lesson.overlays, lesson.log_scale, lesson.speed, lesson.lab, lesson.hidden_panels
+
+    def _mark_shown_saved(self) -> None:
+        self._baseline_path, self._shown_saved = self.ctrl.document.path, self._shown()
+        self.update_title()
+
+    def modified(self) -> bool:
+        """The setup, title or notes changed, or (in a lesson file) what is shown."""
+        doc = self.ctrl.document
+        return doc.modified or (doc.path is not None and self._shown_saved is not None
+                                and self._shown() != self._shown_saved)
 
     # ------------------------------------------------------------------ the current lesson
     def current_lesson(self) -> Lesson:
@@ -285,6 +318,7 @@ class LessonFiles(QObject):
             self.notes_dock.show()
             self.notes_dock.raise_()
         w.statusBar().showMessage(f"{label}: {lesson.title or self.display_name()}", 6000)
+        self._mark_shown_saved()
         return True
 
     def _apply_lab(self, values) -> None:
@@ -383,6 +417,7 @@ class LessonFiles(QObject):
             return False
         path = Path(path).resolve()
         self.ctrl.mark_saved(path)
+        self._mark_shown_saved()
         self.w._set_setting("lastLessonDir", str(path.parent))
         self._add_recent(path)
         self.w.statusBar().showMessage(f"Saved {path}", 5000)
@@ -393,7 +428,7 @@ class LessonFiles(QObject):
         """Would closing lose work? A modified lesson file, or notes or a title written
         (an untitled setup itself is kept by the settings)."""
         doc = self.ctrl.document
-        if not doc.modified:
+        if not self.modified():
             return False
         saved = doc.saved_state
         return doc.path is not None or (doc.state.title, doc.state.notes) != (

@@ -403,3 +403,20 @@ def test_undo_the_data_set(window, qtbot):
     undo(window, qtbot)
     assert window.ctrl.surface.n_samples == 64 and box.data_n.value() == 64
     wait_idle(qtbot, window)
+
+
+def test_what_is_shown_marks_an_open_lesson_modified(window, qtbot, tmp_path, dialogs):
+    path = tmp_path / "sam.optgui"
+    save_lesson(path, SAM_VS_GD.lesson)
+    window.lessons.open_path(path)
+    assert not window.isWindowModified()
+    gradient = next(a for a in window.overlay_actions if a.objectName() == "overlay-gradient")
+    gradient.trigger()  # not an undo step, but Save would write it
+    assert window.isWindowModified() and window.lessons.needs_saving()
+    gradient.trigger()
+    assert not window.isWindowModified()
+    window.transport.speed.setValue(30)
+    assert window.isWindowModified()
+    assert window.lessons.save()
+    assert not window.isWindowModified() and load_lesson(path).speed == 30
+    wait_idle(qtbot, window)
