@@ -27,6 +27,7 @@ def click_cell(qtbot, plot, row, col):
 
 
 def test_basin_map_click_moves_the_start_point(window, qtbot):
+    assert not window.maps._thread.isRunning()  # no thread until a map is asked for
     select(window, "adam")
     res = show_maps(window, qtbot, BASIN_TEXT)
     assert res.kind == "basin" and res.shape == (12, 12)
@@ -95,3 +96,5 @@ def test_cancel_stops_the_map(window, qtbot):
     qtbot.waitUntil(lambda: not maps.is_busy(), timeout=20000)
     assert "Cancelled" in maps.summary.text()
     assert maps.result is None or maps.result.shape != (512, 512)
+    window.close()
+    assert not maps._thread.isRunning()  # closing the window stops the worker

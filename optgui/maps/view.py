@@ -180,16 +180,19 @@ class MapsView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.summary)
 
-        self._thread = QThread(self)
+        # the worker's thread starts with the first map (a window that never shows Maps
+        # runs no extra thread); parentless, as the playground's worker, and stopped by
+        # shutdown() when the window closes
+        self._thread = QThread()
         self._thread.setObjectName("maps-worker")
         self._worker = _MapWorker()
         self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
         self.requestJob.connect(self._worker.run)
         self._worker.result.connect(self._on_result)
         self._worker.progress.connect(self._on_progress)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
-        self._thread.start()
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -364,6 +367,8 @@ class MapsView(QWidget):
         self.progress.setRange(0, req.cells())
         self.progress.setValue(0)
         self.progress.setFormat(f"coarse {COARSE}²…")
+        if not self._thread.isRunning():
+            self._thread.start()
         self.requestJob.emit(self._job)
 
     def cancel(self) -> None:
@@ -505,8 +510,12 @@ class MapsView(QWidget):
         self._status(f"Saved {path}")
         return True
 
-    def shutdown(self) -> None:
-        """Stop the worker thread (the window calls this when it closes)."""
+    def shutdown(self) -> bool:
+        """Cancel the map under way and stop the worker thread (the window calls this when
+        it closes); True if the thread ended."""
+        self._active = False
         self.cancel()
+        if not self._thread.isRunning():
+            return True
         self._thread.quit()
-        self._thread.wait(5000)
+        return bool(self._thread.wait(10_000))
