@@ -5,7 +5,10 @@
 ``events.py``       the frozen event dataclasses a run streams
 ``loop.py``         the model and :func:`train`, the training iterator; metrics CSV
 ``adapter.py``      torch.optim where semantics match, :class:`EngineRuleOptimizer` otherwise
-``data.py``         Fashion-MNIST: finding, validating, loading and downloading it
+``data.py``         Fashion-MNIST: finding, validating, loading and downloading it;
+                    seeded label noise
+``sharpness.py``    λ_max (power iteration on Hessian-vector products), ε-sharpness
+``landscape.py``    loss landscapes: filter-normalized random and PCA planes, slices
 ==================  =================================================================
 
 Importing this package does not import torch (the window imports it at start-up).
@@ -27,6 +30,7 @@ from engine.training.config import (
     DEFAULT_OPTIMIZERS,
     EVENTS_PER_EPOCH,
     INPUT_SIZE,
+    LANDSCAPE_PLANES,
     LIMITS,
     MAX_DEFAULT_THREADS,
     TrainConfig,
@@ -38,17 +42,25 @@ from engine.training.events import (
     Diverged,
     EpochResult,
     Finished,
+    LandscapePath,
+    LandscapeRow,
     TrainingEvent,
     TrainingStarted,
 )
 from engine.training.loop import (
     CSV_COLUMNS,
+    LANDSCAPE_COLUMNS,
+    SHARPNESS_COLUMNS,
     TrainingHistory,
     build_model,
     format_duration,
+    landscape_csv,
     metrics_csv,
+    model_file_name,
     resolve_device,
+    save_models,
     train,
+    write_landscape_csv,
     write_metrics_csv,
 )
 
@@ -62,7 +74,12 @@ __all__ = [
     "EpochResult",
     "Finished",
     "INPUT_SIZE",
+    "LANDSCAPE_COLUMNS",
+    "LANDSCAPE_PLANES",
     "LIMITS",
+    "LandscapePath",
+    "LandscapeRow",
+    "SHARPNESS_COLUMNS",
     "MAX_DEFAULT_THREADS",
     "NETWORK_NEEDS",
     "TrainConfig",
@@ -76,12 +93,16 @@ __all__ = [
     "default_threads",
     "format_duration",
     "make_torch_optimizer",
+    "landscape_csv",
     "metrics_csv",
+    "model_file_name",
+    "save_models",
     "resolve_device",
     "torch_mappings",
     "torch_optimizer_args",
     "train",
     "with_default_lr",
+    "write_landscape_csv",
     "write_metrics_csv",
     "EngineRuleOptimizer",
 ]

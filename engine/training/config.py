@@ -30,7 +30,11 @@ LIMITS = {
     "log_every": (1, 10**9),
     "eval_batch_size": (1, 10**7),
     "threads": (1, 1024),
+    "sharpness_samples": (1, 10**7),
+    "landscape_grid": (2, 401),
+    "snapshots_per_epoch": (1, 1000),
 }
+LANDSCAPE_PLANES = ("random", "pca")
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -45,6 +49,16 @@ class TrainConfig:
     is the number of batch rounds between :class:`BatchProgress` events (default: about
     20 per epoch). ``device`` is ``"cpu"``, ``"cuda"`` or None (CUDA when available).
     ``threads`` sets torch's CPU threads for the run (None: :func:`default_threads`).
+
+    Sharpness and landscapes (issue 11): ``label_noise`` replaces that seeded fraction of
+    the *training* labels by another class (validation stays clean). ``sharpness`` measures
+    λ_max and Keskar's ε-sharpness (``eps_sharpness``) after every epoch on the first
+    ``sharpness_samples`` training images. ``landscape`` (``"random"`` or ``"pca"``, None:
+    off) computes, after training, a ``landscape_grid``² slice over
+    [−``landscape_span``, ``landscape_span``]² around each optimizer's final weights; the
+    PCA plane keeps the weights ``snapshots_per_epoch`` times per epoch. ``save_models``
+    is a folder where each trained network's state_dict is written as
+    ``<index>-<name>.pt``.
     """
 
     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
@@ -61,6 +75,15 @@ class TrainConfig:
     eval_batch_size: int = 10_000
     device: str | None = None
     threads: int | None = None
+    label_noise: float = 0.0
+    sharpness: bool = False
+    sharpness_samples: int = 2048
+    eps_sharpness: float = 1e-3
+    landscape: str | None = None
+    landscape_grid: int = 21
+    landscape_span: float = 1.0
+    snapshots_per_epoch: int = 4
+    save_models: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.optimizers, str):
@@ -82,6 +105,22 @@ class TrainConfig:
             raise ValueError(
                 f"unknown activation {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}"
             )
+        for name, lo, hi, low_open in (("label_noise", 0.0, 1.0, False),
+                                       ("eps_sharpness", 0.0, 10.0, True),
+                                       ("landscape_span", 0.0, 1e4, True)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and (lo < value if low_open else lo <= value)
+                and value <= hi
+            ):
+                left = "(" if low_open else "["
+                raise ValueError(f"{name} must be a number in {left}{lo:g}, {hi:g}], "
+                                 f"got {value!r}")
+        if not isinstance(self.sharpness, bool):
+            raise ValueError(f"sharpness must be true or false, got {self.sharpness!r}")
+        if self.landscape not in (None, *LANDSCAPE_PLANES):
+            raise ValueError(f"landscape plane must be one of: {', '.join(LANDSCAPE_PLANES)}, "
+                             f"got {self.landscape!r}")
         if self.device not in (None, "cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
         specs = self.run_specs()  # raises a ValueError naming any bad spec

@@ -84,6 +84,17 @@ class EpochResult:
     val_loss: float
     val_acc: float
     grad_norms: tuple[float, ...]
+    # with TrainConfig.sharpness: the Hessian's largest eigenvalue and Keskar's ε-sharpness
+    # (percent) on the first sharpness_samples training images, after the epoch; NaN if off
+    lambda_max: float = math.nan
+    eps_sharpness: float = math.nan
+    lr: float = math.nan  # the learning rate at the epoch's end (the 2/η line); NaN: none
+
+    @property
+    def gap(self) -> float:
+        """The generalization gap train_acc − val_acc (train accuracy as trained, on the
+        training labels, noisy ones included)."""
+        return self.train_acc - self.val_acc
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +122,39 @@ class Finished:
     diverged: tuple[str, ...]
 
 
-TrainingEvent = TrainingStarted | BatchProgress | EpochResult | Diverged | Finished
+@dataclass(frozen=True, slots=True)
+class LandscapePath:
+    """The weights kept during training, seen on optimizer ``index``'s PCA plane (sent
+    before its rows): coordinates, distance from the plane, and when each was kept."""
+
+    kind: ClassVar[str] = "landscape-path"
+    optimizer: str
+    index: int
+    alphas: tuple[float, ...]
+    betas: tuple[float, ...]
+    distances: tuple[float, ...]
+    epochs: tuple[float, ...]  # epochs trained when the point was kept (0: the start)
+    explained: tuple[float, float]  # variance ratios of the two directions
+
+
+@dataclass(frozen=True, slots=True)
+class LandscapeRow:
+    """One row of optimizer ``index``'s loss-landscape slice: β = ``beta`` (row ``j`` of
+    ``rows``), training loss and accuracy at every α in ``alphas``. ``plane`` is
+    ``"random"`` (filter-normalized directions) or ``"pca"``. The row with β = 0 is the
+    1-D slice along the first direction."""
+
+    kind: ClassVar[str] = "landscape-row"
+    optimizer: str
+    index: int
+    plane: str
+    j: int
+    rows: int
+    alphas: tuple[float, ...]
+    beta: float
+    losses: tuple[float, ...]
+    accs: tuple[float, ...]
+
+
+TrainingEvent = (TrainingStarted | BatchProgress | EpochResult | Diverged | Finished
+                 | LandscapePath | LandscapeRow)

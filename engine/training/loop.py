@@ -49,12 +49,14 @@ from dataclasses import dataclass, field
 from engine.export import atomic_write
 from engine.training.adapter import backend_name, make_torch_optimizer, make_torch_scheduler
 from engine.training.config import EVENTS_PER_EPOCH, INPUT_SIZE, TrainConfig, default_threads
-from engine.training.data import NUM_CLASSES, FashionMNIST, load_fashion_mnist
+from engine.training.data import NUM_CLASSES, FashionMNIST, load_fashion_mnist, noisy_labels
 from engine.training.events import (
     BatchProgress,
     Diverged,
     EpochResult,
     Finished,
+    LandscapePath,
+    LandscapeRow,
     TrainingEvent,
     TrainingStarted,
 )
@@ -168,7 +170,19 @@ def _run(config: TrainConfig, specs, data, should_stop,
         # optimizers) and scaled to [0, 1] as ToTensor does. Cheaper than converting the
         # whole set up front: a quarter of the memory traffic per gather, no 188 MB copy.
         X = data.train_x[:n_train].to(device)
-        Y = data.train_y[:n_train].to(device)
+        Y = data.train_y[:n_train]
+        if config.label_noise:
+            # training labels only, seeded; the validation labels below stay clean
+            Y = noisy_labels(Y, config.label_noise, seed=config.seed)
+        Y = Y.to(device)
+        measure = config.sharpness or config.landscape is not None
+        if measure:
+            from engine.training import landscape as ls
+            from engine.training import sharpness as sh
+
+            # the fixed subset every sharpness number and landscape is measured on: the
+            # first sharpness_samples training images in file order, labels as trained
+            Xs, Ys = sh.sharpness_subset(X, Y, config.sharpness_samples)
         Xv = data.test_x.to(device).to(torch.float32).div_(255.0)
         Yv = data.test_y.to(device)
 
@@ -189,6 +203,16 @@ def _run(config: TrainConfig, specs, data, should_stop,
                    for model in models]
         n_opt, n_lin, bs = len(specs), config.n_linear, config.batch_size
         bpe = math.ceil(n_train / bs)
+        # the PCA plane's path: the weights at the start and a few times per epoch
+        keep_at = set()
+        snaps: list[list] = [[] for _ in specs]
+        snap_epochs: list[list[float]] = [[] for _ in specs]
+        if config.landscape == "pca":
+            per = min(config.snapshots_per_epoch, bpe)
+            keep_at = {max(1, round((k + 1) * bpe / per)) for k in range(per)}
+            for i, m in enumerate(models):
+                snaps[i].append(_flat_weights(m))
+                snap_epochs[i].append(0.0)
         log_every = config.log_every or max(1, math.ceil(bpe / EVENTS_PER_EPOCH))
         samples_total = config.epochs * n_train * n_opt
         sizes = (INPUT_SIZE,) + (config.width,) * config.layers + (NUM_CLASSES,)
@@ -268,6 +292,11 @@ def _run(config: TrainConfig, specs, data, should_stop,
                     samples_done += nb
                 seen += nb
                 win_n += 1
+                if b + 1 in keep_at:
+                    for i in range(n_opt):
+                        if active[i]:
+                            snaps[i].append(_flat_weights(models[i]))
+                            snap_epochs[i].append(epoch - 1 + (b + 1) / bpe)
                 if win_n == log_every or b == bpe - 1:
                     window = (win_sum / win_n).tolist()  # the one host sync per event
                     win_sum.zero_()
@@ -299,17 +328,108 @@ def _run(config: TrainConfig, specs, data, should_stop,
                 if not math.isfinite(val_loss):
                     yield mark_diverged(i, epoch, bpe, "the validation loss")
                     continue
+                lam = eps = math.nan
+                if config.sharpness:
+                    lam = sh.lambda_max(models[i], Xs, Ys, seed=config.seed,
+                                        should_stop=should_stop).value
+                    if should_stop():
+                        yield finished(True, epoch - 1)
+                        return
+                    eps = sh.eps_sharpness(models[i], Xs, Ys, eps=config.eps_sharpness)
                 yield EpochResult(
                     optimizer=labels[i], index=i, epoch=epoch,
                     train_loss=sums[i] / seen, train_acc=corrects[i] / seen,
                     val_loss=val_loss, val_acc=val_acc, grad_norms=tuple(norms[i]),
+                    lambda_max=lam, eps_sharpness=eps, lr=_current_lr(specs[i], optims[i]),
                 )
             if not any(active):
                 yield finished(False, epoch)
                 return
-        yield finished(False, config.epochs)
+        done = finished(False, config.epochs)
+        if config.save_models:
+            save_models(config.save_models, specs, models, active)
+        if config.landscape is not None:
+            for i in range(n_opt):
+                if not active[i]:
+                    continue
+                if config.landscape == "pca":
+                    if len(snaps[i]) < 2:
+                        continue
+                    plane, points = ls.pca_plane(models[i], snaps[i], snap_epochs[i])
+                    snaps[i] = []  # the memory goes as soon as it is used
+                    yield LandscapePath(
+                        labels[i], i, tuple(p.alpha for p in points),
+                        tuple(p.beta for p in points), tuple(p.distance for p in points),
+                        tuple(p.epoch for p in points), plane.explained)
+                else:
+                    plane = ls.random_plane(models[i], seed=config.seed)
+                axis = ls.grid_axis(config.landscape_grid, config.landscape_span, plane.scale)
+                alphas = tuple(float(a) for a in axis)
+                rows = ls.slice_rows(models[i], Xs, Ys, plane, axis, axis, should_stop)
+                for j, losses, accs in rows:
+                    yield LandscapeRow(labels[i], i, plane.kind, j, len(axis), alphas,
+                                       float(axis[j]), tuple(losses.tolist()),
+                                       tuple(accs.tolist()))
+                if should_stop():
+                    yield Finished(True, done.epochs_completed, done.samples_done,
+                                   done.elapsed, done.samples_per_second, done.diverged)
+                    return
+        yield done
     finally:
         torch.set_num_threads(old_threads)
+
+
+def _flat_weights(model):
+    """The model's parameters as one float32 numpy vector (``model.parameters()`` order)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy()
+
+
+def _current_lr(spec, optimizer) -> float:
+    """The learning rate now (after any schedule); for SAM/ASAM, their base's lr."""
+    lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
+    if lr is None:
+        base = spec.resolved().get("base")
+        lr = base.resolved().get("lr") if base is not None and hasattr(base, "resolved") \
+            else None
+    try:
+        return float(lr) if lr is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def model_file_name(index: int, spec) -> str:
+    """``<index>-<name>.pt`` (index from 0 as in the events, name the rule's name)."""
+    return f"{index}-{spec.name}.pt"
+
+
+def save_models(folder: str | os.PathLike, specs, models, active=None) -> list[str]:
+    """Write each trained network's state_dict to ``folder/<index>-<name>.pt``, atomically
+    (a temporary file renamed into place). Diverged networks (``active[i]`` false) are
+    skipped. Returns the paths written."""
+    import tempfile
+
+    import torch
+
+    os.makedirs(folder, exist_ok=True)
+    out = []
+    for i, (spec, model) in enumerate(zip(specs, models, strict=True)):
+        if active is not None and not active[i]:
+            continue
+        path = os.path.join(os.fspath(folder), model_file_name(i, spec))
+        fd, tmp = tempfile.mkstemp(dir=os.fspath(folder), suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(model.state_dict(), fh)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        out.append(path)
+    return out
 
 
 def _closure(model, opt, xb, yb):
@@ -372,6 +492,8 @@ class TrainingHistory:
     batches: list[BatchProgress] = field(default_factory=list)
     diverged: list[Diverged] = field(default_factory=list)
     finished: Finished | None = None
+    landscape_rows: list[LandscapeRow] = field(default_factory=list)
+    landscape_paths: list[LandscapePath] = field(default_factory=list)
 
     def add(self, event: TrainingEvent) -> None:
         if isinstance(event, TrainingStarted):
@@ -384,6 +506,10 @@ class TrainingHistory:
             self.diverged.append(event)
         elif isinstance(event, Finished):
             self.finished = event
+        elif isinstance(event, LandscapeRow):
+            self.landscape_rows.append(event)
+        elif isinstance(event, LandscapePath):
+            self.landscape_paths.append(event)
 
     @property
     def optimizers(self) -> tuple[str, ...]:
@@ -409,8 +535,44 @@ class TrainingHistory:
     def csv_text(self) -> str:
         return metrics_csv(self.results, self.n_linear, self.diverged)
 
+    def landscape(self, optimizer: str):
+        """(alphas, betas, losses[j, i], accs[j, i]) of one optimizer's slice so far
+        (rows not computed yet are NaN), or None if none of its rows has arrived."""
+        import numpy as np
+
+        rows = [r for r in self.landscape_rows if r.optimizer == optimizer]
+        if not rows:
+            return None
+        n = rows[0].rows
+        alphas = np.asarray(rows[0].alphas)
+        betas = np.full(n, np.nan)
+        losses = np.full((n, len(alphas)), np.nan)
+        accs = np.full((n, len(alphas)), np.nan)
+        for r in rows:
+            betas[r.j], losses[r.j], accs[r.j] = r.beta, r.losses, r.accs
+        return alphas, betas, losses, accs
+
+
+LANDSCAPE_COLUMNS = ("optimizer", "alpha", "beta", "loss", "accuracy")
+
+
+def landscape_csv(rows: Iterable[LandscapeRow]) -> str:
+    """One line per grid point: optimizer, alpha, beta, loss, accuracy (β-major)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(LANDSCAPE_COLUMNS)
+    for r in sorted(rows, key=lambda r: (r.index, r.j)):
+        for a, loss, acc in zip(r.alphas, r.losses, r.accs, strict=True):
+            writer.writerow([r.optimizer, repr(a), repr(r.beta), repr(loss), repr(acc)])
+    return buf.getvalue()
+
+
+def write_landscape_csv(path: str | os.PathLike, history: TrainingHistory) -> None:
+    atomic_write(path, landscape_csv(history.landscape_rows))
+
 
 CSV_COLUMNS = ("optimizer", "epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+SHARPNESS_COLUMNS = ("lambda_max", "eps_sharpness")
 NOTE_COLUMN = "note"  # last: why a row has no numbers, or which of its numbers are not finite
 
 
@@ -426,10 +588,16 @@ def metrics_csv(results: Iterable[EpochResult], n_linear: int | None = None,
     if n_linear is None:
         n_linear = max((len(r.grad_norms) for r in results), default=0)
     grad_columns = tuple(f"grad_norm_{k}" for k in range(1, n_linear + 1))
+    # the sharpness columns appear when a run measured it (TrainConfig.sharpness)
+    sharp = any(math.isfinite(r.lambda_max) or math.isfinite(r.eps_sharpness)
+                for r in results)
+    extra = SHARPNESS_COLUMNS if sharp else ()
     rows: list[tuple[tuple[int, int, int], list]] = []
     for r in results:
         values = dict(zip(CSV_COLUMNS[2:], (r.train_loss, r.train_acc, r.val_loss, r.val_acc),
                           strict=True)) | dict(zip(grad_columns, r.grad_norms, strict=False))
+        if sharp:
+            values |= {"lambda_max": r.lambda_max, "eps_sharpness": r.eps_sharpness}
         bad = [f"{name} is {v!r}" for name, v in values.items() if not math.isfinite(v)]
         note = f"not finite: {', '.join(bad)}" if bad else ""
         rows.append(((r.epoch, r.index, 0), [r.optimizer, r.epoch,
@@ -438,10 +606,11 @@ def metrics_csv(results: Iterable[EpochResult], n_linear: int | None = None,
         note = (f"diverged in epoch {d.epoch} at batch round {d.batch}: {d.reason}; "
                 f"no metrics from then on")
         rows.append(((d.epoch, d.index, 1), [d.optimizer, d.epoch,
-                                             *([""] * (4 + n_linear)), note]))
+                                             *([""] * (4 + n_linear + len(extra))),
+                                             note]))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS + grad_columns + (NOTE_COLUMN,))
+    writer.writerow(CSV_COLUMNS + grad_columns + extra + (NOTE_COLUMN,))
     for _, row in sorted(rows, key=lambda item: item[0]):
         writer.writerow(row)
     return buf.getvalue()
