@@ -242,3 +242,65 @@ def test_sam_trains_the_network_as_foret_et_al_write_it(toy, tmp_path, spec, ada
     for a, b, w0 in zip(trained.parameters(), ref.parameters(), start.parameters()):
         assert not torch.allclose(a, w0)  # it did train
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def cli(*argv: str) -> int:
+    from optgui.cli import train as cli_train
+
+    return cli_train.main(list(argv))
+
+
+TINY_CLI = ("--epochs", "1", "--layers", "1", "--width", "4", "--batch-size", "64",
+            "--threads", "1", "--sharpness-samples", "64")
+
+
+def test_cli_writes_sharpness_landscape_picture_and_models(toy_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    code = cli("--data-dir", str(toy_dir), *TINY_CLI, "--optimizer", "sgd(lr=0.5)",
+               "--optimizer", "sam(base=sgd(lr=0.5),rho=0.05)", "--label-noise", "0.2",
+               "--sharpness", "--csv", str(out / "m.csv"), "--landscape", str(out / "l.csv"),
+               "--landscape-grid", "3", "--landscape-span", "0.5",
+               "--landscape-png", str(out / "l.png"), "--save-models", str(out / "models"))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "λmax" in captured.out and "(2/η 4)" in captured.out
+    rows = list(csv.DictReader((out / "m.csv").open()))
+    assert len(rows) == 2 and all(float(r["lambda_max"]) > 0 for r in rows)
+    land = list(csv.DictReader((out / "l.csv").open()))
+    assert len(land) == 2 * 9 and {r["optimizer"] for r in land} == {
+        "sgd(lr=0.5)", "sam(base=sgd(lr=0.5),rho=0.05)"}
+    assert {float(r["alpha"]) for r in land} == {-0.5, 0.0, 0.5}
+    assert (out / "l.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["0-sgd.pt", "1-sam.pt"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--label-noise", "1.5"], "--label-noise"),
+    (["--eps-sharpness", "0"], "--eps-sharpness"),
+    (["--sharpness-samples", "0"], "--sharpness-samples"),
+    (["--landscape", "l.txt"], "must end in .csv"),
+    (["--landscape-png", "l.jpg"], "must end in .png"),
+    (["--landscape", "l.csv", "--landscape-plane", "flat"], "--landscape-plane"),
+    (["--landscape", "l.csv", "--landscape-grid", "1"], "--landscape-grid"),
+    (["--landscape-grid", "5"], "needs --landscape"),
+    (["--save-models", "m.csv"], "is a file"),
+    (["--save-models", "no/such/models"], "does not exist"),
+])
+def test_cli_bad_sharpness_arguments_exit_2_with_one_line(argv, message, tmp_path, toy_dir,
+                                                          capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text("mine")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        code = cli("--data-dir", str(toy_dir), *TINY_CLI, "--optimizer", "sgd", *argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "m.csv").read_text() == "mine"

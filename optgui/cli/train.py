@@ -3,6 +3,9 @@
     python main.py train [--optimizer SPEC ...] [--epochs N] [--batch-size 512] [--lr 0.01]
         [--layers 5] [--width 128] [--activation sigmoid] [--seed 42] [--data-dir DIR]
         [--download] [--train-limit N] [--csv metrics.csv] [--png curves.png]
+        [--label-noise P] [--sharpness] [--sharpness-samples 2048] [--eps-sharpness 1e-3]
+        [--landscape FILE.csv] [--landscape-png FILE.png] [--landscape-plane random|pca]
+        [--landscape-grid 21] [--landscape-span 1.0] [--save-models DIR]
 
 The dispatcher (:mod:`optgui.cli`) calls :func:`add_parser`, which registers the sub-command
 with ``func=run_train``. This module imports neither torch nor Qt at import time (the
@@ -62,6 +65,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
+    return value
+
+
 def _one_line_error(prog: str):
     def error(message: str):
         # argparse's default prints the whole usage first; scripts want one line to grep
@@ -73,7 +86,7 @@ def _one_line_error(prog: str):
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``train`` sub-command to the dispatcher's ``subparsers``."""
-    from engine.training import ACTIVATIONS, LIMITS  # torch-free
+    from engine.training import ACTIVATIONS, LANDSCAPE_PLANES, LIMITS  # torch-free
 
     p = subparsers.add_parser(
         "train", help="train a deep MLP on Fashion-MNIST with several optimizers",
@@ -108,6 +121,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="CPU threads for torch (default: all cores but one, at most 4)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default: CUDA if available)")
+    sharp = p.add_argument_group(
+        "sharpness and loss landscapes",
+        "λ_max (power iteration on Hessian-vector products) and Keskar's ε-sharpness after "
+        "every epoch, and loss-landscape slices (Li et al. 2018) around each optimizer's "
+        "final weights, all on the first --sharpness-samples training images")
+    sharp.add_argument("--label-noise", type=_fraction, default=0.0, metavar="P",
+                       help="replace a seeded fraction P of the TRAINING labels by another "
+                            "class (validation stays clean; default 0)")
+    sharp.add_argument("--sharpness", action="store_true",
+                       help="measure lambda_max and eps_sharpness after every epoch "
+                            "(printed, and columns in --csv)")
+    sharp.add_argument("--sharpness-samples", type=_int_in(*LIMITS["sharpness_samples"]),
+                       default=2048, metavar="N",
+                       help="training images (first N, after --train-limit) for sharpness "
+                            "and landscapes (default 2048)")
+    sharp.add_argument("--eps-sharpness", type=_positive_float, default=1e-3, metavar="EPS",
+                       help="box size ε of the ε-sharpness (default 1e-3)")
+    sharp.add_argument("--landscape", metavar="FILE.csv",
+                       help="write each optimizer's loss-landscape slice: optimizer, alpha, "
+                            "beta, loss, accuracy")
+    sharp.add_argument("--landscape-png", metavar="FILE.png",
+                       help="save the landscape panels (one per optimizer, one colour scale)")
+    sharp.add_argument("--landscape-plane", choices=LANDSCAPE_PLANES, default=None,
+                       help="random: two Gaussian filter-normalized directions (default); "
+                            "pca: the first two principal directions of the training path")
+    sharp.add_argument("--landscape-grid", type=_int_in(*LIMITS["landscape_grid"]),
+                       default=None, metavar="N", help="N × N grid points (default 21)")
+    sharp.add_argument("--landscape-span", type=_positive_float, default=None, metavar="S",
+                       help="grid over [-S, S]² (PCA: times the path's extent; default 1)")
+    sharp.add_argument("--save-models", metavar="DIR",
+                       help="save each trained network's state_dict as DIR/<index>-<name>.pt")
     p.set_defaults(func=run_train)
     if type(p).error is argparse.ArgumentParser.error:
         # a plain argparse parser would print the whole usage; the dispatcher's own parser
@@ -135,9 +179,40 @@ def _check_output(path: str | None, option: str, suffix: str | None = None) -> N
         raise UsageError(f"{option} {path}: the file name must end in {suffix}")
 
 
+def _check_folder(path: str | None, option: str) -> None:
+    if path is None:
+        return
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{option} {path} is a file; give a folder")
+    parent = target if target.is_dir() else target.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} {path}: folder {parent} is not writable")
+
+
+def _landscape_plane(args) -> str | None:
+    wanted = args.landscape or args.landscape_png
+    if not wanted:
+        given = [name for name, value in (("--landscape-plane", args.landscape_plane),
+                                          ("--landscape-grid", args.landscape_grid),
+                                          ("--landscape-span", args.landscape_span))
+                 if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} needs --landscape FILE.csv or --landscape-png FILE")
+        return None
+    return args.landscape_plane or "random"
+
+
 def _config(args):
     from engine.training import DEFAULT_OPTIMIZERS, TrainConfig
 
+    extra = {}
+    if args.landscape_grid is not None:
+        extra["landscape_grid"] = args.landscape_grid
+    if args.landscape_span is not None:
+        extra["landscape_span"] = args.landscape_span
     try:
         return TrainConfig(
             optimizers=tuple(args.optimizers or DEFAULT_OPTIMIZERS), lr=args.lr,
@@ -145,6 +220,9 @@ def _config(args):
             width=args.width, activation=args.activation, seed=args.seed,
             train_limit=args.train_limit, data_dir=args.data_dir, threads=args.threads,
             device=None if args.device == "auto" else args.device,
+            label_noise=args.label_noise, sharpness=args.sharpness,
+            sharpness_samples=args.sharpness_samples, eps_sharpness=args.eps_sharpness,
+            landscape=_landscape_plane(args), save_models=args.save_models, **extra,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -191,6 +269,11 @@ def _format_epoch(r, epochs: int, width: int) -> str:
         f"train loss {r.train_loss:.4f} acc {100 * r.train_acc:5.2f}%  "
         f"val loss {r.val_loss:.4f} acc {100 * r.val_acc:5.2f}%  "
         f"grad norm first {norms[0]:.2e} last {norms[-1]:.2e}{ratio}"
+        + (f"  λmax {r.lambda_max:.4g} (2/η {2 / r.lr:.4g})  ε-sharpness "
+           f"{r.eps_sharpness:.3g}%  gap {100 * r.gap:+.2f}%"
+           if math.isfinite(r.lambda_max) and math.isfinite(r.lr) and r.lr > 0
+           else (f"  λmax {r.lambda_max:.4g}  ε-sharpness {r.eps_sharpness:.3g}%"
+                 if math.isfinite(r.lambda_max) else ""))
     )
 
 
@@ -199,6 +282,9 @@ def run_train(args) -> int:
     try:
         _check_output(args.csv, "--csv")
         _check_output(args.png, "--png", ".png")
+        _check_output(args.landscape, "--landscape", ".csv")
+        _check_output(args.landscape_png, "--landscape-png", ".png")
+        _check_folder(args.save_models, "--save-models")
         config = _config(args)
         data = _load_data(args)
     except UsageError as exc:
@@ -210,10 +296,12 @@ def run_train(args) -> int:
         Diverged,
         EpochResult,
         Finished,
+        LandscapeRow,
         TrainingHistory,
         TrainingStarted,
         format_duration,
         train,
+        write_landscape_csv,
         write_metrics_csv,
     )
 
@@ -241,6 +329,10 @@ def run_train(args) -> int:
             elif isinstance(event, Diverged):
                 print(f"{event.optimizer}: diverged in epoch {event.epoch} "
                       f"({event.reason}); the others continue", file=sys.stderr)
+            elif isinstance(event, LandscapeRow) and tty:
+                sys.stderr.write(f"\r  landscape of {event.optimizer}: row {event.j + 1}"
+                                 f"/{event.rows} ")
+                sys.stderr.flush()
             elif isinstance(event, Finished):
                 if tty:
                     sys.stderr.write("\r\033[K")
@@ -264,6 +356,17 @@ def run_train(args) -> int:
 
             save_curves_png(history, args.png)
             print(f"curves written to {args.png}", file=sys.stderr)
+        if args.landscape:
+            write_landscape_csv(args.landscape, history)
+            print(f"landscape written to {args.landscape}", file=sys.stderr)
+        if args.landscape_png:
+            from optgui.lab.landscape import save_landscape_png
+
+            save_landscape_png(history, args.landscape_png)
+            print(f"landscape picture written to {args.landscape_png}", file=sys.stderr)
+        if args.save_models and history.finished is not None \
+                and not history.finished.stopped:
+            print(f"models written to {args.save_models}", file=sys.stderr)
     except OSError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
