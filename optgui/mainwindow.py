@@ -701,6 +701,12 @@ class MainWindow(QMainWindow):
                     self.lab.settings.set_state(json.loads(lab))
                 except ValueError:
                     pass  # corrupt: the lab keeps its defaults
+            maps = s.value("maps", "")
+            if isinstance(maps, str) and maps:
+                try:
+                    self.maps.set_state(json.loads(maps))
+                except ValueError:
+                    pass  # corrupt: Maps keeps its defaults
             tab = int(s.value("tab", 0))
             if 0 <= tab < self.tabs.count():
                 self.tabs.setCurrentIndex(tab)
@@ -745,6 +751,7 @@ class MainWindow(QMainWindow):
             action.toggled.connect(self.schedule_save)
         self.lab.settings.changed.connect(self.schedule_save)
         self.lab.settings.dataFolderChanged.connect(self.schedule_save)
+        self.maps.settingsChanged.connect(self.schedule_save)
 
     def schedule_save(self, *_) -> None:
         """Save the settings SAVE_DELAY_MS from now (changes in a burst are written once)."""
@@ -763,6 +770,7 @@ class MainWindow(QMainWindow):
         s.setValue("logLoss", "true" if self.loss.log else "false")
         s.setValue("tab", self.tabs.currentIndex())
         s.setValue("lab", json.dumps(self.lab.settings.state()))
+        s.setValue("maps", json.dumps(self.maps.state()))
         s.sync()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)

@@ -98,3 +98,19 @@ def test_cancel_stops_the_map(window, qtbot):
     assert maps.result is None or maps.result.shape != (512, 512)
     window.close()
     assert not maps._thread.isRunning()  # closing the window stops the worker
+
+
+def test_maps_settings_are_saved_as_they_change(qtbot, user_settings):
+    from test_gui_settings import on_disk, open_window
+
+    first = open_window(qtbot)
+    first.maps.mode.setCurrentText(PHASE_TEXT)
+    first.maps.size.setValue(64)
+    first.maps.steps.setValue(321)
+    qtbot.waitUntil(lambda: '321' in on_disk(user_settings).get("maps", ""),
+                    timeout=3000)
+    second = open_window(qtbot)  # the first never closed (a crash)
+    assert second.maps.state() == {"mode": "phase", "size": 64, "steps": 321, "color": 0}
+    for w in (first, second):
+        w._use_settings = False
+        w.close()

@@ -91,6 +91,7 @@ class MapsView(QWidget):
 
     mapShown = Signal(object)  # every MapResult drawn, coarse ones too (GUI thread)
     mapReady = Signal(object)  # the final MapResult of a computation (GUI thread)
+    settingsChanged = Signal()  # a setting worth saving changed (see state())
     requestJob = Signal(object)
 
     def __init__(self, ctrl, parent=None) -> None:
@@ -207,6 +208,9 @@ class MapsView(QWidget):
         self.sweep1.currentIndexChanged.connect(lambda _: self._sweep_changed(1))
         self.sweep2.currentIndexChanged.connect(lambda _: self._sweep_changed(2))
         self.color_by.currentIndexChanged.connect(self._recolour)
+        for sig in (self.mode.currentIndexChanged, self.size.valueChanged,
+                    self.steps.valueChanged, self.color_by.currentIndexChanged):
+            sig.connect(self.settingsChanged)
         self.cancel_button.clicked.connect(self.cancel)
         self.compute_button.clicked.connect(self.compute)
         self.csv_button.clicked.connect(lambda: self.export_csv())
@@ -220,6 +224,24 @@ class MapsView(QWidget):
         self._set_busy(False)
 
     # ------------------------------------------------------------------ settings
+    def state(self) -> dict:
+        """The settings kept between sessions (the window saves them as they change)."""
+        return {"mode": "phase" if self.is_phase() else "basin", "size": self.size.value(),
+                "steps": self.steps.value(), "color": self.color_by.currentIndex()}
+
+    def set_state(self, state: dict) -> None:
+        """Restore :meth:`state`; unknown or out-of-range values keep the defaults."""
+        if not isinstance(state, dict):
+            return
+        if state.get("mode") in ("basin", "phase"):
+            self.mode.setCurrentText(PHASE_TEXT if state["mode"] == "phase" else BASIN_TEXT)
+        for box, key in ((self.size, "size"), (self.steps, "steps")):
+            value = state.get(key)
+            if isinstance(value, int) and box.minimum() <= value <= box.maximum():
+                box.setValue(value)
+        if state.get("color") in (0, 1):
+            self.color_by.setCurrentIndex(state["color"])
+
     def _number(self) -> QDoubleSpinBox:
         box = QDoubleSpinBox()
         box.setDecimals(4)
