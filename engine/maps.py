@@ -470,6 +470,9 @@ class Stability:
         lam = self.lam_max
         if self.rule == "gd":
             return np.asarray(2.0 / lam)
+        if self.rule == "nesterov":
+            mu = np.asarray(values["momentum"], dtype=float)
+            return 2.0 * (1.0 + mu) / (lam * (1.0 + 2.0 * mu))
         if self.rule == "heavy ball":
             mu = np.asarray(values["momentum"], dtype=float)
             damp = np.asarray(values.get("dampening", 0.0), dtype=float)
@@ -503,12 +506,12 @@ def stability(surface: Surface, spec: RunSpec) -> Stability | None:
     """The stability boundary theory gives for ``spec`` on ``surface``, or None: gradient
     descent (``gd``, ``sgd`` without momentum) η·λ_max < 2; heavy ball (``sgd`` with
     momentum μ, dampening τ, no Nesterov) η·(1−τ)·λ < 2(1+μ); the course's EMA momentum
-    η·(1−β)·λ < 2(1+β) — on a quadratic with a positive-definite Hessian."""
-    if spec.name not in ("gd", "sgd", "momentum"):
+    η·(1−β)·λ < 2(1+β); Nesterov (``nesterov``, ``sgd(nesterov=true)``, torch's form)
+    η·λ < 2(1+μ)/(1+2μ) — on a quadratic with a positive-definite Hessian."""
+    if spec.name not in ("gd", "sgd", "momentum", "nesterov"):
         return None
     values = spec.resolved()
-    if spec.name == "sgd" and values.get("nesterov"):
-        return None
+    nesterov = spec.name == "nesterov" or bool(values.get("nesterov"))
     if any(values.get(k) for k in ("weight_decay", "noise", "batch", "clip_norm", "clip_value")):
         return None  # the theory is for the plain rule on exact gradients
     if values.get("schedule", "none") not in ("none", None, ""):
@@ -522,6 +525,9 @@ def stability(surface: Surface, spec: RunSpec) -> Stability | None:
     lam_max = float(lam.max())
     if spec.name == "gd":
         return Stability("gd", lam_max, f"η < 2/λ_max = {2 / lam_max:.3g}")
+    if nesterov:
+        return Stability("nesterov", lam_max,
+                         f"η·λ_max < 2(1+μ)/(1+2μ), λ_max = {lam_max:.3g}")
     if spec.name == "sgd":
         return Stability("heavy ball", lam_max, f"η·(1−τ)·λ_max < 2(1+μ), λ_max = {lam_max:.3g}")
     return Stability("ema momentum", lam_max, f"η·(1−β)·λ_max < 2(1+β), λ_max = {lam_max:.3g}")

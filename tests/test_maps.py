@@ -141,12 +141,27 @@ def test_heavy_ball_sweep_agrees_with_stability_theory():
     assert float(ema.lr_max({"beta": 0.5})) == pytest.approx(2 * 1.5 / (4 * 0.5))
 
 
+def test_nesterov_sweep_agrees_with_stability_theory():
+    """torch's Nesterov momentum on a quadratic converges iff η·λ < 2(1+μ)/(1+2μ)."""
+    spec = parse_spec("nesterov(lr=0.1,momentum=0.5)")
+    req = MapRequest(QUADRATIC, spec, steps=3000, start=(-5, -2),
+                     sweeps=(Sweep("lr", 0.1, 0.7, 31), Sweep("momentum", 0.05, 0.9, 9)))
+    res = compute_map(req)
+    lr, mu = res.hypers["lr"], res.hypers["momentum"]
+    ratio = lr * 4.0 * (1 + 2 * mu) / (2 * (1 + mu))
+    f0 = float(QUADRATIC.value(np.array([-5.0, -2.0])))
+    assert (~res.diverged & (res.losses < 1e-3 * f0))[ratio < 0.97].all()
+    assert (res.diverged | (res.losses > f0))[ratio > 1.03].all()
+    assert (ratio < 0.97).sum() > 40 and (ratio > 1.03).sum() > 40
+    same = stability(QUADRATIC, parse_spec("sgd(lr=0.1,momentum=0.5,nesterov=true)"))
+    assert same.rule == "nesterov" and boundary_lines(res)[0]
+
+
 def test_no_boundary_without_theory():
     assert stability(HIMMELBLAU, parse_spec("gd(lr=0.01)")) is None
     assert stability(QUADRATIC, parse_spec("adam(lr=0.1)")) is None
     assert stability(QUADRATIC, parse_spec("gd(lr=0.1,clip_norm=1)")) is None
     assert stability(QUADRATIC, parse_spec("gd(lr=0.1,noise=0.1)")) is None
-    assert stability(QUADRATIC, parse_spec("sgd(lr=0.1,momentum=0.9,nesterov=true)")) is None
     res = compute_map(MapRequest(QUADRATIC, parse_spec("adam(lr=0.1)"), steps=10,
                                  sweeps=(Sweep("lr", 0.01, 0.5, 3),)))
     assert boundary_lines(res) == ([], "")
@@ -285,3 +300,12 @@ def test_cli_unwritable_target(tmp_path, capsys):
     code = main(["map", "--optimizer", "gd(lr=0.1)", "--grid", "4", "--csv",
                  str(tmp_path / "no" / "such.csv")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_cli_expr_surface(tmp_path):
+    out = tmp_path / "e.csv"
+    assert main(["map", "--expr", "x**2 + 3*y**2", "--optimizer", "gd(lr=0.1)", "--grid", "4",
+                 "--steps", "200", "--csv", str(out)]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 16 and all(r["diverged"] == "false" for r in rows)
+    assert all(abs(float(r["w1"])) < 1e-6 and r["steps_to_tol"] != "" for r in rows)
