@@ -325,6 +325,11 @@ class _Runs:
         return idx, g, upd, new_state, w_new, loss, grad, codes
 
 
+def _point_text(w: np.ndarray) -> str:
+    """``(-2.76, 1)`` for messages: plain numbers, never numpy's ``np.float64(...)`` repr."""
+    return "(" + ", ".join(f"{float(v):.6g}" for v in w) + ")"
+
+
 def _check_steps(steps: int) -> int:
     steps = int(steps)
     if not 0 <= steps <= MAX_STEPS:
@@ -357,7 +362,7 @@ def run_trajectory(
     steps = _check_steps(steps)
     w = np.asarray(start, dtype=float).reshape(2)
     if not np.all(np.isfinite(w)):
-        raise ValueError(f"start point must be finite, got {tuple(w)}")
+        raise ValueError(f"start point must be finite, got {_point_text(w)}")
     runs = _setup(surface, spec, steps=steps)
 
     state = runs.opt.init(w)
@@ -368,7 +373,7 @@ def run_trajectory(
     evals, lrs, clipped = [0], [np.nan], [False]
     diverged_at, reason = None, ""
     if not (np.isfinite(losses[0]) and np.all(np.isfinite(grads[0]))):
-        raise ValueError(f"the surface is not defined at the start point {tuple(w)}")
+        raise ValueError(f"the surface is not defined at the start point {_point_text(w)}")
 
     with np.errstate(all="ignore"):
         for k in range(1, steps + 1):

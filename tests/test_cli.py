@@ -142,3 +142,24 @@ def test_export_refuses_absurd_loads_before_computing(tmp_path, capsys, runs, st
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("expr", ["sin(2^64)*x", "log(2^100)*x", "abs(log(x)) + y^2"])
+def test_export_accepts_big_integers_and_abs_of_functions(tmp_path, expr):
+    out, md = tmp_path / "out.csv", tmp_path / "out.md"
+    assert main(["export", "--expr", expr, "--start", "0.5,0.5", "--steps", "3",
+                 "--optimizer", "gd(lr=0.01)", "--csv", str(out), "--md", str(md)]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 4 and all(np.isfinite(float(r["grad1"])) for r in rows)
+
+
+@pytest.mark.parametrize("expr,words", [("(-3)^x", "not real"),
+                                        ("(10^40*x)^10", "beyond the range")])
+def test_export_refuses_non_real_or_overflowing_surfaces_in_one_line(tmp_path, capsys, expr,
+                                                                      words):
+    out, md = tmp_path / "out.csv", tmp_path / "out.md"
+    assert main(["export", "--expr", expr, "--optimizer", "gd(lr=0.1)", "--csv", str(out),
+                 "--md", str(md)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() and not md.exists()

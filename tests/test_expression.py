@@ -230,3 +230,69 @@ def test_parser_never_evaluates_text(monkeypatch):
     assert str(expr) == "w2**2 + sin(w1)"
     with pytest.raises(ExpressionError):
         parse_expression("ATTACK('x')")
+
+
+# -- numbers beyond float64's exact integers, non-real powers, abs of functions (issue 8 §6)
+
+
+@pytest.mark.parametrize("text,ref", [
+    ("sin(2^64)*x", lambda x, y: np.sin(2.0**64) * x),
+    ("log(2^100)*x", lambda x, y: np.log(2.0**100) * x),
+    ("x/2^100 + 3^40*y", lambda x, y: x / 2.0**100 + 3.0**40 * y),
+    ("(1e-40*x)^10 + y", lambda x, y: (1e-40 * x) ** 10 + y),
+])
+def test_big_integers_follow_float_semantics(text, ref):
+    s = surface_from_expression(text)
+    np.testing.assert_allclose(s.value(P), ref(P[:, 0], P[:, 1]), rtol=1e-12)
+    assert np.all(np.isfinite(s.grad(P))) and np.all(np.isfinite(s.hessian(P)))
+
+
+@pytest.mark.parametrize("text", ["(10^40*x)^10", "(1e40*x)^10", "(10^50*y)^7"])
+def test_numbers_beyond_float_range_are_refused_clearly(text):
+    with pytest.raises(ExpressionError, match="beyond the range of floating point"):
+        surface_from_expression(text)
+
+
+@pytest.mark.parametrize("text,pos", [("(-3)^x", 4), ("(2-5)^(x*y)", 5), ("-3^x + (-e)^y", 11)])
+def test_negative_base_to_a_variable_power_is_refused(text, pos):
+    with pytest.raises(ExpressionError, match="not real") as info:
+        surface_from_expression(text)
+    assert info.value.position == pos
+
+
+def test_a_negative_base_with_a_constant_integer_power_stays_allowed():
+    s = surface_from_expression("(-3)^2*x + (-2)^3*y")
+    np.testing.assert_allclose(s.value(P), 9 * P[:, 0] - 8 * P[:, 1])
+
+
+ABS_POINTS = np.array([[0.3, 1.7], [2.5, 0.6], [1.6, 2.2], [0.7, 0.4]])  # away from kinks
+
+
+@pytest.mark.parametrize("text,ref", [
+    ("abs(log(x))", lambda x, y: np.abs(np.log(x)) + 0 * y),
+    ("abs(sqrt(x)) + y^2", lambda x, y: np.abs(np.sqrt(x)) + y**2),
+    ("abs(x^y)", lambda x, y: np.abs(x**y)),
+    ("abs(log(x) - y)^3", lambda x, y: np.abs(np.log(x) - y) ** 3),
+    ("abs(asin(x/3) * y)", lambda x, y: np.abs(np.arcsin(x / 3) * y)),
+])
+def test_abs_of_functions_not_provably_real_is_supported(text, ref):
+    s = surface_from_expression(text)
+    pts = ABS_POINTS
+    np.testing.assert_allclose(s.value(pts), ref(pts[:, 0], pts[:, 1]), rtol=1e-12)
+    h, e = 1e-5, np.eye(2) * 1e-5
+    for p in pts:
+        fd = np.array([(ref(*(p + e[i])) - ref(*(p - e[i]))) / (2 * h) for i in range(2)])
+        np.testing.assert_allclose(s.grad(p), fd, rtol=1e-6, atol=1e-7)
+        fdh = np.array([(s.grad(p + e[i]) - s.grad(p - e[i])) / (2 * h) for i in range(2)])
+        np.testing.assert_allclose(s.hessian(p), fdh, rtol=1e-5, atol=1e-6)
+    assert "abs(" in s.formula and "sign(" in s.gradient_formula
+    assert r"\left|" in s.latex and "RealAbs" not in s.gradient_latex
+    again = surface_from_expression(s.formula)  # the formula reads back
+    np.testing.assert_allclose(again.value(pts), s.value(pts), rtol=1e-14)
+
+
+def test_abs_is_undefined_where_its_argument_is():
+    s = surface_from_expression("abs(log(x)) + y")
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(s.value(np.array([-1.0, 0.0])))
+    assert s.start[0] > 0

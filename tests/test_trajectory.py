@@ -66,3 +66,15 @@ def test_noise_is_seeded_and_reproducible(quadratic):
     # the recorded gradient is the true one; the noisy one is what the step used
     np.testing.assert_allclose(a.grads, quadratic.grad(a.points))
     assert not np.allclose(a.used_grads[1:], quadratic.grad(a.points[:-1]))
+
+
+def test_start_point_messages_show_plain_numbers():
+    from engine.expression import surface_from_expression
+
+    s = surface_from_expression("log(w1) + w2")
+    with pytest.raises(ValueError) as info:
+        run_trajectory(s, parse_spec("gd(lr=0.1)"), np.array([-2.76, 1.0]), 5)
+    assert str(info.value).endswith("start point (-2.76, 1)")
+    with pytest.raises(ValueError) as info:
+        run_trajectory(s, parse_spec("gd(lr=0.1)"), np.array([np.nan, 1.0]), 5)
+    assert "np." not in str(info.value) and "(nan, 1)" in str(info.value)

@@ -43,7 +43,7 @@ from engine.surfaces.base import Surface
 MAX_LENGTH = 500
 MAX_DEPTH = 30  # parentheses, calls, unary signs and powers, counted together
 MAX_EXPONENT = 100.0
-MAX_LITERAL = 1e100
+MAX_LITERAL = 1e100  # integer literals (exact in sympy); decimals may be any finite float
 # Size budget for the symbolic gradient (sympy.count_ops). The Hessian and its compilation
 # grow much faster than the gradient (a product of k factors has ~k² second-derivative
 # terms), so this keeps every accepted formula under ~0.5 s; the built-in surfaces need < 80.
@@ -66,7 +66,7 @@ FUNCTIONS: dict[str, tuple[Callable, Callable[[float], float]]] = {
     "exp": (sympy.exp, math.exp),
     "log": (sympy.log, math.log),
     "sqrt": (sympy.sqrt, math.sqrt),
-    "abs": (sympy.Abs, abs),
+    "abs": (None, abs),  # _RealAbs, defined below
     "tanh": (sympy.tanh, math.tanh),
     "sinh": (sympy.sinh, math.sinh),
     "cosh": (sympy.cosh, math.cosh),
@@ -77,6 +77,10 @@ FUNCTIONS: dict[str, tuple[Callable, Callable[[float], float]]] = {
     "arccos": (sympy.acos, math.acos),
     "acos": (sympy.acos, math.acos),
 }
+
+# numbers beyond this are not exact in float64; they are compiled as floats (numpy cannot
+# take Python's arbitrary-size integers: np.sin(2**64) fails)
+_EXACT_FLOAT_INT = 2**53
 
 _ALLOWED_NAMES = "w1, w2 (or x, y), pi, e"
 _ALLOWED_FUNCS = ", ".join(sorted(FUNCTIONS))
@@ -97,6 +101,103 @@ class ExpressionError(ValueError):
         """The offending text with a caret under the problem, for a monospaced label."""
         line = self.text.replace("\n", " ")
         return f"{line}\n{' ' * self.position}^"
+
+
+# ----------------------------------------------------------------------------- abs and sign
+
+
+class _RealAbs(sympy.Function):
+    """``abs`` of a real-valued argument.
+
+    sympy's ``Abs`` differentiates through re() and im() unless it can prove its argument
+    real, which it cannot for ``log(w1)``, ``sqrt(w1)`` or ``w1^w2`` (they are complex for
+    negative w1); its gradient then holds unevaluated derivatives numpy cannot compile.
+    On a real surface such arguments are real wherever the surface is defined (elsewhere
+    numpy gives NaN, i.e. undefined), so d|u| = sign(u)·du holds wherever it matters.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_number:
+            return sympy.Abs(arg)
+        if arg.is_extended_nonnegative:
+            return arg
+        if arg.is_extended_nonpositive:
+            return -arg
+        coeff, rest = arg.as_coeff_Mul()
+        if coeff.is_number and coeff != 1 and coeff.is_extended_real:
+            return sympy.Abs(coeff) * cls(rest)
+        return None
+
+    def fdiff(self, argindex=1):
+        return _RealSign(self.args[0])
+
+    def _eval_power(self, exponent):
+        # |u|² = u² for a provably real u (what sympy's Abs does for abs(w1)^2)
+        if exponent.is_Integer and exponent.is_even and self.args[0].is_extended_real:
+            return self.args[0] ** exponent
+        return None
+
+    def _eval_is_extended_real(self):
+        return True
+
+    def _eval_is_extended_nonnegative(self):
+        return True
+
+    def _sympystr(self, printer):
+        return f"abs({printer._print(self.args[0])})"
+
+    def _latex(self, printer, exp=None):
+        tex = rf"\left|{{{printer._print(self.args[0])}}}\right|"
+        return f"{tex}^{{{exp}}}" if exp is not None else tex
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.absolute')}({printer._print(self.args[0])})"
+
+
+class _RealSign(sympy.Function):
+    """sign(u) of a real-valued u, the derivative of :class:`_RealAbs`. Its own derivative
+    is zero almost everywhere (the Dirac delta at u = 0 has no numpy counterpart, as for
+    the built-in abs)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_number:
+            return sympy.sign(arg)
+        if arg.is_extended_positive:
+            return sympy.S.One
+        if arg.is_extended_negative:
+            return sympy.S.NegativeOne
+        return None
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+    def _eval_is_extended_real(self):
+        return True
+
+    def _eval_power(self, exponent):
+        # sign(u)² = 1 wherever u ≠ 0 (and the surface is not smooth at u = 0 anyway)
+        if exponent.is_Integer and exponent.is_even and exponent.is_positive:
+            return sympy.S.One
+        return None
+
+    def _sympystr(self, printer):
+        return f"sign({printer._print(self.args[0])})"
+
+    def _latex(self, printer, exp=None):
+        tex = rf"\operatorname{{sign}}{{\left({printer._print(self.args[0])}\right)}}"
+        return f"{tex}^{{{exp}}}" if exp is not None else tex
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.sign')}({printer._print(self.args[0])})"
+
+
+FUNCTIONS["abs"] = (_RealAbs, abs)
 
 
 # ----------------------------------------------------------------------------- tokenizer
@@ -263,6 +364,10 @@ class _Parser:
             self.constant(value, pos, "the result")
         if op == "/" and b.value == 0:
             raise self.error("division by zero", pos)
+        if op == "^" and a.value is not None and a.value < 0 and b.value is None:
+            raise self.error(
+                f"a negative number to a variable power is not real (({a.value:g})^0.5 is "
+                f"complex); write -({-a.value:g}^…) or use abs(…)", pos)
         if op == "+":
             expr = a.expr + b.expr
         elif op == "-":
@@ -376,9 +481,12 @@ class _Parser:
 
     def number(self, tok: Token) -> Node:
         value = float(tok.text)
-        if not math.isfinite(value) or abs(value) > MAX_LITERAL:
+        integer = re.fullmatch(r"[0-9]+", tok.text) is not None
+        # integers stay exact in sympy, so their size is limited; a decimal number may use
+        # float64's whole range (sympy prints 1/7.7e-225 as 1.29e+224, which must read back)
+        if not math.isfinite(value) or (integer and abs(value) > MAX_LITERAL):
             raise self.error(f"number {tok.text} is too large", tok.pos)
-        if re.fullmatch(r"[0-9]+", tok.text):
+        if integer:
             return Node(sympy.Integer(int(tok.text)), value)
         return Node(sympy.Float(value), value)
 
@@ -458,6 +566,42 @@ def _strip_distributions(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
 
 
+def _check_real(expr: sympy.Expr, text: str) -> None:
+    """Refuse what numpy cannot compute as a real function (a safety net behind the
+    parser's own checks): complex constants, infinities, unevaluated derivatives."""
+    if expr.has(sympy.I, sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise ExpressionError("the expression or its gradient is complex or infinite: "
+                              "only real surfaces can be optimized", 0, text)
+    if expr.has(sympy.Derivative, sympy.Subs, sympy.re, sympy.im):
+        raise ExpressionError("the gradient of this expression cannot be computed "
+                              "symbolically; try writing it another way", 0, text)
+
+
+def _numeric(expr: sympy.Expr, text: str) -> sympy.Expr:
+    """``expr`` with every number numpy cannot take exactly replaced by its float.
+
+    Integers and fractions beyond 2**53 (``2^64``, ``10^40`` raised to a power) are Python
+    integers in the compiled code, which numpy's functions reject; as floats they follow
+    float64 semantics. A number beyond float64's range is refused.
+    """
+    swap = {}
+    for atom in expr.atoms(sympy.Number):
+        if isinstance(atom, sympy.Rational) and abs(atom.p) <= _EXACT_FLOAT_INT \
+                and atom.q <= _EXACT_FLOAT_INT:
+            continue
+        try:
+            value = float(atom)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ExpressionError(
+                f"the expression needs the number {str(sympy.Float(atom, 3)).lower()}, beyond "
+                f"the range of "
+                f"floating point (about 1.8e308)", 0, text)
+        swap[atom] = sympy.Float(value)
+    return expr.xreplace(swap) if swap else expr
+
+
 def _lambdify(exprs):
     return sympy.lambdify((W1, W2), exprs, modules="numpy")
 
@@ -517,9 +661,11 @@ def surface_from_expression(
             f"operations; at most {MAX_GRADIENT_OPS})", 0, text)
     h11, h12, h22 = (_strip_distributions(sympy.diff(g, v))
                      for g, v in ((g1, W1), (g1, W2), (g2, W2)))
-    value_fn = _lambdify(expr)
-    grad_fn = _lambdify((g1, g2))
-    hess_fn = _lambdify((h11, h12, h22))
+    for part in (expr, g1, g2, h11, h12, h22):
+        _check_real(part, text)
+    value_fn = _lambdify(_numeric(expr, text))
+    grad_fn = _lambdify(tuple(_numeric(g, text) for g in (g1, g2)))
+    hess_fn = _lambdify(tuple(_numeric(h, text) for h in (h11, h12, h22)))
     surface = Surface(
         name="custom",
         title=f"Custom: {text.strip()}",
