@@ -16,14 +16,17 @@ The ``export`` interface is stable (other tools and the tests call it)::
 reproduces, byte for byte, the CSV of the run that saved ``L``.
 
 Bad arguments exit with status 2 and a one-line message on stderr; every argument is
-checked before anything is computed, and files are written atomically, so a failure never
-leaves a partial file behind. Nothing here imports Qt unless a picture or an animation is
-asked for, and nothing imports torch unless training is asked for.
+checked before anything is computed (an empty or unwritable path, two options naming one
+file), and the files are written all or nothing (:func:`engine.export.atomic_write_many`),
+so exit status 2 means no file was written and nothing is ever left half written. Nothing
+here imports Qt unless a picture or an animation is asked for, and nothing imports torch
+unless training is asked for.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -226,14 +229,29 @@ def _export_job(args) -> ExportJob:
                      lesson=lesson)
 
 
-def _check_writable(path: str, option: str) -> None:
-    from pathlib import Path
+def check_outputs(outputs: list[tuple[str | None, str]], error=None) -> list[tuple[str, str]]:
+    """The (path, option) pairs given, each checked for writing before anything is computed:
+    an empty name, a missing folder, a folder, a block device and two options naming one
+    file (also through links or relative paths) are refused with one line."""
+    from engine.export import check_distinct, resolve_target
 
-    folder = Path(path).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise CliError(f"{option}: folder {folder} does not exist")
-    if Path(path).is_dir():
-        raise CliError(f"{option}: {path} is a folder")
+    error = error or CliError
+    given, targets = [], []
+    for path, option in outputs:
+        if path is None:
+            continue
+        if not path.strip():
+            raise error(f"{option} needs a file name (got an empty one)")
+        try:
+            targets.append((option, resolve_target(path)))
+        except OSError as exc:
+            raise error(f"{option}: {exc}") from None
+        given.append((path, option))
+    try:
+        check_distinct(targets)
+    except OSError as exc:
+        raise error(str(exc)) from None
+    return given
 
 
 PICTURES = ("png", "svg", "pdf")
@@ -306,9 +324,12 @@ def _picture_job(args) -> PictureJob:
 
 
 def _check_folder_target(path: str, option: str) -> None:
+    import os
     from pathlib import Path
 
-    target = Path(path).expanduser().resolve()
+    if not path.strip():
+        raise CliError(f"{option} needs a folder name (got an empty one)")
+    target = Path(os.path.expanduser(path)).resolve()  # (Path.expanduser raises on ~nouser)
     if not target.parent.is_dir():
         raise CliError(f"{option}: folder {target.parent} does not exist")
     if target.exists() and not target.is_dir():
@@ -328,19 +349,51 @@ def _progress(label: str):
     return report
 
 
+def _pictures(args, job, pictures, trajectories, batch) -> None:
+    """Render the pictures and animations into ``batch`` (the animation frames folder is
+    written at once: a folder cannot be swapped in atomically)."""
+    from optgui.playground import render
+    from optgui.playground.config import PATH_COLORS
+
+    # what the lesson shows (colours, selection, overlays, log scale, zoom, title)
+    # unless an option says otherwise
+    lesson = job.lesson
+    shown = [i for i, r in enumerate(lesson.runs) if r.enabled]
+    colors = [lesson.runs[i].color or PATH_COLORS[i % len(PATH_COLORS)] for i in shown]
+    selected = shown.index(lesson.selected) + 1 if lesson.selected in shown else 1
+    overlays = lesson.overlays if pictures.overlays is None else pictures.overlays
+    log_loss = lesson.log_scale if args.loss_scale is None else args.loss_scale == "log"
+    scene = render.figure_scene(
+        job.surface, trajectories, job.start, job.steps, colors, overlays, selected,
+        log_loss, args.title or lesson.title, lesson.view)
+    for fmt in PICTURES:
+        if getattr(args, fmt):
+            batch.add(getattr(args, fmt), render.figure_bytes(
+                scene, fmt, pictures.size, args.theme, args.layout))
+    for kind in ANIMATIONS:
+        path = getattr(args, kind)
+        if not path:
+            continue
+        if kind == "frames":
+            render.save_animation(scene, kind, path, pictures.size, args.theme, pictures.fps,
+                                  args.every, _progress(path))
+            continue
+        with batch.path(path) as tmp:
+            render.save_animation(scene, kind, tmp, pictures.size, args.theme, pictures.fps,
+                                  args.every, _progress(path))
+
+
 def run_export(args) -> int:
     from engine import run_trajectory
-    from engine.export import atomic_write, trajectories_csv
+    from engine.export import AtomicBatch, trajectories_csv
 
     job = _export_job(args)
     pictures = _picture_job(args)
-    outputs = [(args.csv, "--csv"), (args.png, "--png"), (args.svg, "--svg"),
-               (args.pdf, "--pdf"), (args.md, "--md"), (args.tex, "--tex"),
-               (args.gif, "--gif"), (args.mp4, "--mp4"), (args.save_lesson, "--save-lesson")]
-    for path, option in outputs:
-        if path:
-            _check_writable(path, option)
-    if args.frames:
+    outputs = check_outputs([
+        (args.csv, "--csv"), (args.png, "--png"), (args.svg, "--svg"), (args.pdf, "--pdf"),
+        (args.md, "--md"), (args.tex, "--tex"), (args.gif, "--gif"), (args.mp4, "--mp4"),
+        (args.save_lesson, "--save-lesson")])
+    if args.frames is not None:
         _check_folder_target(args.frames, "--frames")
         outputs.append((args.frames, "--frames"))
     try:
@@ -348,47 +401,33 @@ def run_export(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
+    # everything is rendered in memory first and written all or nothing
+    files: list[tuple[str, str | bytes]] = []
     if args.save_lesson:
-        from engine.lesson import save_lesson
+        from engine.lesson import dumps_lesson
 
-        save_lesson(args.save_lesson, job.lesson)
+        files.append((args.save_lesson, dumps_lesson(job.lesson)))
     if args.csv:
-        atomic_write(args.csv, trajectories_csv(trajectories))
+        files.append((args.csv, trajectories_csv(trajectories)))
     if args.md or args.tex:
         from engine import derivation
 
         if args.md:
-            atomic_write(args.md, derivation.to_markdown(
-                job.surface, trajectories, job.start, iterations=args.iterations))
+            files.append((args.md, derivation.to_markdown(
+                job.surface, trajectories, job.start, iterations=args.iterations)))
         if args.tex:
-            atomic_write(args.tex, derivation.to_latex(
-                job.surface, trajectories, job.start, iterations=args.iterations))
-    if any(getattr(args, f) for f in (*PICTURES, *ANIMATIONS)):
-        from optgui.playground import render
-        from optgui.playground.config import PATH_COLORS
+            files.append((args.tex, derivation.to_latex(
+                job.surface, trajectories, job.start, iterations=args.iterations)))
+    try:
+        with AtomicBatch() as batch:  # nothing is renamed into place unless all succeed
+            for path, data in files:
+                batch.add(path, data)
+            if any(getattr(args, f) for f in (*PICTURES, *ANIMATIONS)):
+                _pictures(args, job, pictures, trajectories, batch)
+    except OSError as exc:
+        raise CliError(f"{exc}; no file was written") from None
 
-        # what the lesson shows (colours, selection, overlays, log scale, zoom, title)
-        # unless an option says otherwise
-        lesson = job.lesson
-        shown = [i for i, r in enumerate(lesson.runs) if r.enabled]
-        colors = [lesson.runs[i].color or PATH_COLORS[i % len(PATH_COLORS)] for i in shown]
-        selected = shown.index(lesson.selected) + 1 if lesson.selected in shown else 1
-        overlays = lesson.overlays if pictures.overlays is None else pictures.overlays
-        log_loss = lesson.log_scale if args.loss_scale is None else args.loss_scale == "log"
-        scene = render.figure_scene(
-            job.surface, trajectories, job.start, job.steps, colors, overlays, selected,
-            log_loss, args.title or lesson.title, lesson.view)
-        for fmt in PICTURES:
-            if getattr(args, fmt):
-                render.save_figure(scene, getattr(args, fmt), fmt, pictures.size, args.theme,
-                                   args.layout)
-        for kind in ANIMATIONS:
-            path = getattr(args, kind)
-            if path:
-                render.save_animation(scene, kind, path, pictures.size, args.theme,
-                                      pictures.fps, args.every, _progress(path))
-
-    if not any(path for path, _ in outputs):
+    if not outputs:
         print(_summary(trajectories))
     for traj in trajectories:
         if traj.diverged:
@@ -428,12 +467,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _exit_cleanly_on_sigterm():
+    """While a sub-command runs, SIGTERM unwinds like Ctrl+C, so a write in progress removes
+    its temporary file (by default Python dies at once and leaves the ``.part`` behind)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        from engine.export import remove_partial_files
+
+        remove_partial_files()
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] == "gui" or argv[0].lower().endswith(".optgui"):
         from optgui.app import main as gui_main
 
         return gui_main(argv[1:] if argv and argv[0] == "gui" else argv)
+    with _exit_cleanly_on_sigterm():
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(_join_negative_values(argv))
         if not getattr(args, "func", None):

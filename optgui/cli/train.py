@@ -164,19 +164,27 @@ class UsageError(Exception):
     """A bad argument or missing data: one line on stderr, exit code 2."""
 
 
-def _check_output(path: str | None, option: str, suffix: str | None = None) -> None:
-    if path is None:
+def _check_outputs(args) -> None:
+    from optgui.cli import check_outputs
+
+    check_outputs([(args.csv, "--csv"), (args.png, "--png"), (args.landscape, "--landscape"),
+                   (args.landscape_png, "--landscape-png")], UsageError)
+    for path, option, suffix in ((args.png, "--png", ".png"),
+                                 (args.landscape, "--landscape", ".csv"),
+                                 (args.landscape_png, "--landscape-png", ".png")):
+        if path and Path(path).suffix.lower() != suffix:
+            raise UsageError(f"{option} {path}: the file name must end in {suffix}")
+
+
+def _check_device(args) -> None:
+    if args.device != "cuda":
         return
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{option} {path} is a folder; give a file name")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {path}: folder {folder} is not writable")
-    if suffix and target.suffix.lower() != suffix:
-        raise UsageError(f"{option} {path}: the file name must end in {suffix}")
+    from engine.training import resolve_device
+
+    try:
+        resolve_device("cuda")
+    except ValueError as exc:
+        raise UsageError(f"{exc} (use --device cpu, or auto to use CUDA when present)") from None
 
 
 def _check_folder(path: str | None, option: str) -> None:
@@ -280,12 +288,10 @@ def _format_epoch(r, epochs: int, width: int) -> str:
 def run_train(args) -> int:
     """Run the ``train`` sub-command; returns the exit code."""
     try:
-        _check_output(args.csv, "--csv")
-        _check_output(args.png, "--png", ".png")
-        _check_output(args.landscape, "--landscape", ".csv")
-        _check_output(args.landscape_png, "--landscape-png", ".png")
+        _check_outputs(args)
         _check_folder(args.save_models, "--save-models")
         config = _config(args)
+        _check_device(args)
         data = _load_data(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -302,7 +308,6 @@ def run_train(args) -> int:
         format_duration,
         train,
         write_landscape_csv,
-        write_metrics_csv,
     )
 
     history = TrainingHistory()
@@ -347,15 +352,26 @@ def run_train(args) -> int:
         print(f"{PROG}: training failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
 
+    # both files are rendered first and written all or nothing (a full disk leaves neither)
+    from engine.export import atomic_write_many
+
+    files: list[tuple[str, str | bytes]] = []
     try:
         if args.csv:
-            write_metrics_csv(args.csv, history)
-            print(f"metrics written to {args.csv}", file=sys.stderr)
+            files.append((args.csv, history.csv_text()))
         if args.png:
-            from optgui.lab.plots import save_curves_png
+            from optgui.lab.plots import curves_png
 
-            save_curves_png(history, args.png)
-            print(f"curves written to {args.png}", file=sys.stderr)
+            files.append((args.png, curves_png(history)))
+        atomic_write_many(files)
+    except OSError as exc:
+        print(f"{PROG}: error: {exc}; no file was written", file=sys.stderr)
+        return 2
+    if args.csv:
+        print(f"metrics written to {args.csv}", file=sys.stderr)
+    if args.png:
+        print(f"curves written to {args.png}", file=sys.stderr)
+    try:
         if args.landscape:
             write_landscape_csv(args.landscape, history)
             print(f"landscape written to {args.landscape}", file=sys.stderr)
@@ -364,12 +380,11 @@ def run_train(args) -> int:
 
             save_landscape_png(history, args.landscape_png)
             print(f"landscape picture written to {args.landscape_png}", file=sys.stderr)
-        if args.save_models and history.finished is not None \
-                and not history.finished.stopped:
-            print(f"models written to {args.save_models}", file=sys.stderr)
     except OSError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    if args.save_models and history.finished is not None and not history.finished.stopped:
+        print(f"models written to {args.save_models}", file=sys.stderr)
     return 0
 
 

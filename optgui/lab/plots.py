@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import os
 import sys
-from pathlib import Path
 
 if sys.platform.startswith("linux") and not (
     os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
@@ -219,12 +218,17 @@ def render_curves(history: TrainingHistory, key: str | None = None,
 
 def save_curves_png(history: TrainingHistory, path: str | os.PathLike,
                     size: tuple[int, int] = PNG_SIZE) -> None:
-    """Render the five plots offscreen and write them as a PNG, atomically.
+    """Write :func:`curves_png` to ``path`` atomically."""
+    atomic_write(path, curves_png(history, size))
+
+
+def curves_png(history: TrainingHistory, size: tuple[int, int] = PNG_SIZE) -> bytes:
+    """Render the five plots offscreen as PNG bytes.
 
     Creates a QApplication if there is none (the command line has none) and uses the
     offscreen platform when no display is available.
     """
     image = render_curves(history, None, size)
     if image.isNull():
-        raise OSError(f"could not render the curves for {Path(path).name}")
-    atomic_write(path, png_bytes(image))
+        raise OSError("could not render the training curves")
+    return png_bytes(image)

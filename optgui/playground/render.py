@@ -111,12 +111,18 @@ def figure_scene(
 def save_figure(scene, path, fmt: str = "png", size: tuple[int, int] = (1280, 720),
                 theme: str = "dark", contents: str = "figure") -> None:
     """Write the figure of ``scene`` at its last step as PNG, SVG or PDF, atomically."""
+    atomic_write(path, figure_bytes(scene, fmt, size, theme, contents))
+
+
+def figure_bytes(scene, fmt: str = "png", size: tuple[int, int] = (1280, 720),
+                 theme: str = "dark", contents: str = "figure") -> bytes:
+    """The figure of ``scene`` at its last step, encoded as PNG, SVG or PDF."""
     _app = _ensure_app()
     from optgui.playground.figure import Figure
 
     figure = Figure(scene, size, theme, contents)
     try:
-        atomic_write(path, figure.encode(fmt))
+        return figure.encode(fmt)
     finally:
         figure.dispose()
 
