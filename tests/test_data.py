@@ -385,3 +385,98 @@ def test_download_can_be_cancelled(tmp_path, monkeypatch):
                                  should_stop=lambda: len(seen) >= 3,
                                  sources=(["http://m/"], resources))
     assert list((tmp_path / "app" / "FashionMNIST" / "raw").iterdir()) == []
+
+
+# -- memory bounds and user folders (issue 8 §6)
+
+
+def _gzip_stream(folder: Path, role: str, header: bytes, zeros: int) -> Path:
+    """A gzip of ``header`` plus ``zeros`` zero bytes, written without holding them all."""
+    path = folder / f"{NAMES[role]}.gz"
+    (folder / NAMES[role]).unlink(missing_ok=True)
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(header)
+        chunk = bytes(1 << 20)
+        for _ in range(zeros >> 20):
+            fh.write(chunk)
+    return path
+
+
+def _peak_bytes(fn) -> tuple[int, BaseException | None]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        error = None
+    except DataError as exc:
+        error = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, error
+
+
+def test_a_gzip_that_expands_far_beyond_its_header_is_refused_without_reading_it(tmp_path):
+    d = tmp_path / "d"
+    arrays = write_dataset(d)
+    blob = idx_images(arrays["train_x"])  # 256 images, then 64 MB the header does not promise
+    path = _gzip_stream(d, "train_images", blob, 64 << 20)
+    assert path.stat().st_size < 1 << 20
+    peak, error = _peak_bytes(lambda: D.read_idx_images(path))
+    assert error is not None and str(path) in str(error)
+    assert "more than its header promises" in str(error)
+    assert peak < 4 << 20, f"{peak / 1e6:.1f} MB held while reading a 0.2 MB data set"
+
+
+def test_a_header_promising_more_samples_than_fashion_mnist_is_refused_before_reading(tmp_path):
+    d = tmp_path / "d"
+    write_dataset(d)
+    header = struct.pack(">IIII", 2051, 2_000_000, 28, 28)  # 1.5 GB promised
+    path = _gzip_stream(d, "train_images", header, 4 << 20)
+    peak, error = _peak_bytes(lambda: D.read_idx_images(path))
+    assert error is not None and "claims 2,000,000 images" in str(error)
+    assert "at most 60,000" in str(error) and peak < 4 << 20
+    labels = _corrupt(d, "train_labels", struct.pack(">II", 2049, 70_000) + bytes(70_000))
+    with pytest.raises(DataError, match="claims 70,000 labels"):
+        D.read_idx_labels(labels)
+
+
+def test_an_empty_user_folder_does_not_fall_back_to_another_copy(tmp_path):
+    user, system = tmp_path / "user", tmp_path / "system"
+    user.mkdir()
+    write_dataset(system)
+    search = dict(app_dir=tmp_path / "app", system_dirs=[system], torchvision_roots=())
+    with pytest.raises(DataError, match="holds no Fashion-MNIST files") as info:
+        D.find_dataset(user, **search)
+    assert str(user) in str(info.value)
+    (user / "FashionMNIST" / "raw").mkdir(parents=True)  # an empty torchvision layout too
+    with pytest.raises(DataError, match="holds no Fashion-MNIST files"):
+        D.find_dataset(user, **search)
+    assert D.find_dataset(None, **search).folder == system  # no folder chosen: search
+
+
+def test_a_user_folder_that_is_a_file_or_empty_text_says_so(tmp_path):
+    search = dict(app_dir=tmp_path / "app", system_dirs=[], torchvision_roots=())
+    f = tmp_path / "train-images-idx3-ubyte"
+    f.write_bytes(b"x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        D.find_dataset(f, **search)
+    with pytest.raises(DataError, match="name is empty"):
+        D.find_dataset("", **search)
+    with pytest.raises(DataError, match="does not exist"):
+        D.find_dataset(tmp_path / "typo", **search)
+
+
+def test_cli_data_dir_naming_a_file_or_empty_folder(tmp_path, capsys, monkeypatch):
+    from optgui.cli import main
+
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path / "app"))
+    f = tmp_path / "data.bin"
+    f.write_bytes(b"x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for where, words in ((f, "is a file, not a folder"), (empty, "holds no Fashion-MNIST")):
+        assert main(["train", "--data-dir", str(where), "--epochs", "1"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1

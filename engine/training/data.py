@@ -157,14 +157,24 @@ def find_dataset(
 ) -> DatasetLocation:
     """The first folder that holds all four files; a :class:`DataError` if none does.
 
-    A user folder that does not exist, or holds only some of the files, is an error (a typo
-    or a bad copy should not silently fall back to another copy). A standard folder holding
-    only some of the files is reported by name if no later folder is complete, since it
-    usually means an interrupted download.
+    A user folder that is empty, does not exist, is a file, or holds none or only some of the
+    files is an error (a typo, an empty folder or a bad copy should not silently fall back to
+    another copy). A standard folder holding only some of the files is reported by name if no
+    later folder is complete, since it usually means an interrupted download.
     """
-    if user_dir is not None and not Path(user_dir).expanduser().is_dir():
-        raise DataError(f"data folder {user_dir} does not exist; {WHAT_TO_DO}")
+    if user_dir is not None:
+        _check_user_folder(user_dir)
     candidates = candidate_folders(user_dir, **search)
+    if user_dir is not None and not any(
+        _find_file(c.folder, name) for c in candidates if c.source == "user folder"
+        for name in FILES.values()
+    ):
+        # a wrong or still-empty folder must not silently fall back to another copy
+        raise DataError(
+            f"data folder {user_dir} holds no Fashion-MNIST files (looked in it and in its "
+            f"{TORCHVISION_SUBDIR} folder); choose the folder that holds the four IDX files, "
+            f"or leave the data folder out to search the usual places ({WHAT_TO_DO})"
+        )
     partial: list[tuple[Path, list[str]]] = []
     for cand in candidates:
         if not cand.folder.is_dir():
@@ -187,76 +197,128 @@ def find_dataset(
     raise DataError(f"Fashion-MNIST not found (looked in {searched}); {WHAT_TO_DO}")
 
 
+def _check_user_folder(user_dir: str | os.PathLike) -> None:
+    text = os.fspath(user_dir)
+    if not str(text).strip():
+        raise DataError(f"the data folder name is empty; give a folder, or leave it out to "
+                        f"search the usual places ({WHAT_TO_DO})")
+    d = Path(user_dir).expanduser()
+    if d.is_dir():
+        return
+    if d.exists():
+        raise DataError(f"data folder {user_dir} is a file, not a folder; give the folder "
+                        f"that holds the four Fashion-MNIST IDX files")
+    raise DataError(f"data folder {user_dir} does not exist; {WHAT_TO_DO}")
+
+
 # ----------------------------------------------------------------------------- IDX files
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's IDX bytes, decompressing gzip by content (not by name)."""
+MAX_SAMPLES = max(FULL_COUNTS.values())  # no IDX file of Fashion-MNIST holds more
+_EXTRA_PROBE = 1 << 16  # bytes read past the promised end to say how much more there is
+_CHUNK = 1 << 20
+
+
+def _open_idx(path: Path):
+    """The file opened for reading its IDX bytes, decompressing gzip by content (not by
+    name); returns (file object, whether it is gzip)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        return (gzip.open(path, "rb") if gz else open(path, "rb")), gz  # noqa: SIM115
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
+
+
+def _read_into(fh, buf: memoryview) -> int:
+    got = 0
+    while got < len(buf):
+        n = fh.readinto(buf[got: got + _CHUNK])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _read_idx(path: Path, magic: int, ndim: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """Validate the IDX header and read exactly the bytes it promises; return the
+    dimensions and the flat uint8 data.
+
+    The header is checked before the body is read (dimensions, the most samples
+    Fashion-MNIST has), and reading stops just past the promised end, so a small gzip file
+    that expands to gigabytes is refused after reading at most :data:`MAX_SAMPLES` images.
+    """
+    fh, gz = _open_idx(path)
+    try:
+        with fh:
+            return _read_idx_from(fh, path, magic, ndim)
+    except (EOFError, OSError, zlib.error) as exc:
+        if gz:
             raise DataError(
                 f"{path} is a truncated or corrupt gzip file ({exc}); delete it and "
                 f"download it again, or {WHAT_TO_DO}"
             ) from None
-    return data
+        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
+            from None
 
 
-def _header(path: Path, data: bytes, magic: int, ndim: int) -> tuple[int, ...]:
-    """Validate the IDX header and total size; return the dimensions."""
+def _read_idx_from(fh, path: Path, magic: int, ndim: int):
     kind = "images" if magic == IMAGES_MAGIC else "labels"
     header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    header = fh.read(header_len)
+    if len(header) < header_len:
         raise DataError(
-            f"{path} is truncated ({len(data)} bytes, shorter than an IDX header); "
+            f"{path} is truncated ({len(header)} bytes, shorter than an IDX header); "
             f"replace it: {WHAT_TO_DO}"
         )
-    found = int.from_bytes(data[:4], "big")
+    found = int.from_bytes(header[:4], "big")
     if found != magic:
         raise DataError(
             f"{path} is not an IDX {kind} file (magic number {found}, expected {magic}); "
             f"replace it: {WHAT_TO_DO}"
         )
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_len + int(np.prod(dims, dtype=np.int64))
-    if len(data) < expected:
+    dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if kind == "images" and dims[1:] != (ROWS, COLS):
         raise DataError(
-            f"{path} is truncated: {len(data)} bytes, the header promises {expected}; "
+            f"{path} holds {dims[1]}×{dims[2]} images, Fashion-MNIST's are {ROWS}×{COLS}; "
+            f"replace it: {WHAT_TO_DO}"
+        )
+    if dims[0] > MAX_SAMPLES:
+        raise DataError(
+            f"{path} claims {dims[0]:,} {kind}; Fashion-MNIST has at most {MAX_SAMPLES:,}. "
+            f"The file is corrupt or another data set: replace it ({WHAT_TO_DO})"
+        )
+    size = int(np.prod(dims, dtype=np.int64))
+    expected = header_len + size
+    body = np.empty(size, dtype=np.uint8)
+    got = header_len + _read_into(fh, memoryview(body))
+    if got < expected:
+        raise DataError(
+            f"{path} is truncated: {got} bytes, the header promises {expected}; "
             f"delete it and download it again, or {WHAT_TO_DO}"
         )
-    if len(data) > expected:
+    extra = len(fh.read(_EXTRA_PROBE))  # and no further: the rest may be gigabytes
+    if extra:
+        more = f"{extra} bytes" if extra < _EXTRA_PROBE else f"more than {_EXTRA_PROBE:,} bytes"
         raise DataError(
-            f"{path} has {len(data) - expected} bytes more than its header promises; "
+            f"{path} has {more} more than its header promises; "
             f"it is corrupt: replace it ({WHAT_TO_DO})"
         )
-    return dims
+    return dims, body
 
 
 def read_idx_images(path: str | os.PathLike) -> np.ndarray:
     """An IDX image file (raw or gzip) as a ``(n, 28, 28)`` uint8 array, validated."""
     path = Path(path)
-    data = _read_bytes(path)
-    n, rows, cols = _header(path, data, IMAGES_MAGIC, 3)
-    if (rows, cols) != (ROWS, COLS):
-        raise DataError(
-            f"{path} holds {rows}×{cols} images, Fashion-MNIST's are {ROWS}×{COLS}; "
-            f"replace it: {WHAT_TO_DO}"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+    (n, rows, cols), body = _read_idx(path, IMAGES_MAGIC, 3)
+    return body.reshape(n, rows, cols)
 
 
 def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
     """An IDX label file (raw or gzip) as a ``(n,)`` uint8 array with values 0–9."""
     path = Path(path)
-    data = _read_bytes(path)
-    (n,) = _header(path, data, LABELS_MAGIC, 1)
-    labels = np.frombuffer(data, dtype=np.uint8, offset=8)
-    if n and int(labels.max()) >= NUM_CLASSES:
+    _, labels = _read_idx(path, LABELS_MAGIC, 1)
+    if len(labels) and int(labels.max()) >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
         raise DataError(
             f"{path} has label {int(labels[bad])} at index {bad}; labels must be 0–9. "
@@ -311,8 +373,8 @@ def _load_split(location: DatasetLocation, split: str):
             f"{FULL_COUNTS[split]}. The file is incomplete or another data set: "
             f"replace it ({WHAT_TO_DO})"
         )
-    # np.frombuffer views are read-only; one copy into torch-owned memory
-    x = torch.from_numpy(images.reshape(len(images), ROWS * COLS).copy())
+    # the array was read straight into memory of its own: torch shares it, no copy
+    x = torch.from_numpy(images.reshape(len(images), ROWS * COLS))
     y = torch.from_numpy(labels.astype(np.int64))
     return x, y
 
