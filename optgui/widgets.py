@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QValidator
-from PySide6.QtWidgets import QDoubleSpinBox
+from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox
 
 from engine.optimizers import format_value
 
@@ -96,6 +96,41 @@ class NumberSpinBox(QDoubleSpinBox):
             return False
         valid = getattr(self, "_valid", None)  # validate() runs inside __init__ already
         return valid(x) if valid else True
+
+
+class IntSpinBox(QSpinBox):
+    """A QSpinBox that says so when a typed number is out of range.
+
+    Qt refuses the keystroke that would leave the range, so typing 1000000 into a box whose
+    maximum is 100000 silently leaves 100000 (and 200000 leaves 20000). Here a whole number
+    outside the range is kept while typing; on Enter or focus out ``outOfRange`` carries
+    the typed number and the last valid value is restored.
+    """
+
+    outOfRange = Signal(str)  # typed text: a whole number outside the allowed range
+
+    def _typed(self, text: str) -> str:
+        t = text
+        if self.prefix() and t.startswith(self.prefix()):
+            t = t[len(self.prefix()):]
+        if self.suffix() and t.endswith(self.suffix()):
+            t = t[: -len(self.suffix())]
+        return t.strip().replace(",", "").replace("_", "").replace(" ", "")
+
+    def _outside(self, text: str) -> bool:
+        t = self._typed(text)
+        return re.fullmatch(r"[+-]?[0-9]+", t) is not None and not (
+            self.minimum() <= int(t) <= self.maximum())
+
+    def validate(self, text: str, pos: int):
+        if self._outside(text):
+            return QValidator.State.Intermediate, text, pos
+        return super().validate(text, pos)
+
+    def fixup(self, text: str) -> str:
+        if self._outside(text):
+            self.outOfRange.emit(self._typed(text))
+        return self.textFromValue(self.value())
 
 
 def swatch_icon(color: str, size: int = 14, enabled: bool = True) -> QIcon:

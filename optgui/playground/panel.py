@@ -51,7 +51,7 @@ from optgui.playground.config import (
 )
 from optgui.playground.controller import PlaygroundController
 from optgui.playground.plots import legend_text
-from optgui.widgets import NumberSpinBox, blocked, swatch_icon
+from optgui.widgets import IntSpinBox, NumberSpinBox, blocked, swatch_icon
 
 INT_LIMIT = 2**31 - 1
 ERROR_STYLE = "color: #ff6b6b;"
@@ -160,7 +160,7 @@ class SurfaceBox(QGroupBox):
         self.data_box = QWidget()
         data_row = QHBoxLayout(self.data_box)
         data_row.setContentsMargins(0, 0, 0, 0)
-        self.data_n = QSpinBox()
+        self.data_n = IntSpinBox()
         self.data_n.setRange(2, MAX_DATA_SAMPLES)
         self.data_n.setPrefix("n = ")
         self.data_n.setToolTip("Number of samples (x, y) in the data set; "
@@ -171,7 +171,7 @@ class SurfaceBox(QGroupBox):
         self.data_noise.setSingleStep(0.1)
         self.data_noise.setPrefix("σ = ")
         self.data_noise.setToolTip("Noise of the data: y = 2·x − 1 + σ·N(0, 1)")
-        self.data_seed = QSpinBox()
+        self.data_seed = IntSpinBox()
         self.data_seed.setRange(0, INT_LIMIT)
         self.data_seed.setPrefix("seed ")
         self.data_seed.setToolTip("Seed of the synthetic data set (mini-batches use the run's "
@@ -180,6 +180,8 @@ class SurfaceBox(QGroupBox):
             w.setKeyboardTracking(False)
             w.valueChanged.connect(self._data_edited)
             data_row.addWidget(_compact(w, 70), 1)
+        for spin, what in ((self.data_n, "samples"), (self.data_seed, "seed")):
+            spin.outOfRange.connect(lambda text, s=spin, w=what: self._out_of_range(s, w, text))
         self.data_label = QLabel("Data")
         layout.addRow(self.data_label, self.data_box)
 
@@ -202,12 +204,20 @@ class SurfaceBox(QGroupBox):
             start_row.addWidget(_compact(spin, 90))
         layout.addRow("Start", start_row)
 
-        self.steps = QSpinBox()
+        self.steps = IntSpinBox()
+        self.steps.setObjectName("steps")
         self.steps.setRange(0, MAX_GUI_STEPS)
         self.steps.setKeyboardTracking(False)
-        self.steps.setToolTip("How many optimizer steps every run takes")
-        self.steps.valueChanged.connect(self.ctrl.set_steps)
+        self.steps.setToolTip(f"How many optimizer steps every run takes (0 to {MAX_GUI_STEPS:,})")
+        self.steps.valueChanged.connect(self._steps_edited)
+        self.steps.outOfRange.connect(lambda t: self._out_of_range(self.steps, "steps", t))
         layout.addRow("Steps", self.steps)
+        # a typed number outside a box's range is said here, not silently clamped
+        self.range_message = _hint(QLabel())
+        self.range_message.setObjectName("rangeMessage")
+        self.range_message.setStyleSheet(ERROR_STYLE)
+        self.range_message.hide()
+        layout.addRow(self.range_message)
 
         ctrl.configChanged.connect(self.sync)
         ctrl.expressionRejected.connect(self._expression_rejected)
@@ -342,6 +352,7 @@ class SurfaceBox(QGroupBox):
 
     # -- data set and start ------------------------------------------------------------
     def _data_edited(self, *_):
+        self.range_message.hide()
         try:
             self.ctrl.set_data(self.data_n.value(), self.data_noise.value(),
                                self.data_seed.value())
@@ -350,6 +361,16 @@ class SurfaceBox(QGroupBox):
 
     def _start_edited(self, *_):
         self.ctrl.set_start(self.start_x.value(), self.start_y.value())
+
+    def _steps_edited(self, steps: int) -> None:
+        self.range_message.hide()
+        self.ctrl.set_steps(steps)
+
+    def _out_of_range(self, spin: QSpinBox, what: str, text: str) -> None:
+        self.range_message.setText(
+            f"{what} {int(text):,} is out of range ({spin.minimum():,} to "
+            f"{spin.maximum():,}); kept {spin.value():,}")
+        self.range_message.show()
 
 
 class RunList(QGroupBox):
@@ -644,12 +665,16 @@ class HyperForm(QGroupBox):
             box.toggled.connect(lambda v, n=name: self._value_edited(n, bool(v)))
             return box
         if hyper.kind == "int":
-            spin = QSpinBox()
+            spin = IntSpinBox()
             lo = -INT_LIMIT if math.isinf(hyper.lo) else max(int(hyper.lo), -INT_LIMIT)
             hi = INT_LIMIT if math.isinf(hyper.hi) else min(int(hyper.hi), INT_LIMIT)
             spin.setRange(lo, hi)
             spin.setKeyboardTracking(False)
             spin.valueChanged.connect(lambda v, n=name: self._value_edited(n, int(v)))
+            spin.outOfRange.connect(
+                lambda text, h=hyper, lo=lo, hi=hi: self.show_message(
+                    f"{h.name}={text} is out of range: {h.name} must be an integer from "
+                    f"{lo:,} to {hi:,}; the run keeps its last value"))
             return spin
         if hyper.kind == "float":
             spin = NumberSpinBox(lo=hyper.lo, hi=hyper.hi, valid=hyper.contains)
