@@ -466,6 +466,8 @@ def test_a_user_folder_that_is_a_file_or_empty_text_says_so(tmp_path):
         D.find_dataset("", **search)
     with pytest.raises(DataError, match="does not exist"):
         D.find_dataset(tmp_path / "typo", **search)
+    with pytest.raises(DataError, match="does not exist"):  # Path.expanduser would raise
+        D.find_dataset("~nosuchuser9/data", **search)
 
 
 def test_cli_data_dir_naming_a_file_or_empty_folder(tmp_path, capsys, monkeypatch):

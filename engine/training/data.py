@@ -85,7 +85,7 @@ def app_data_dir() -> Path:
     """
     override = os.environ.get(DATA_DIR_ENV)
     if override:
-        return Path(override).expanduser()
+        return Path(os.path.expanduser(override))  # (Path.expanduser raises on ~nouser)
     home = Path.home()
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
@@ -119,7 +119,7 @@ def candidate_folders(
     """
     out: list[Candidate] = []
     if user_dir is not None:
-        d = Path(user_dir).expanduser()
+        d = Path(os.path.expanduser(user_dir))
         out += [Candidate(d, "user folder", False),
                 Candidate(d / TORCHVISION_SUBDIR, "user folder", False)]
     a = Path(app_dir) if app_dir is not None else app_data_dir()
@@ -202,7 +202,7 @@ def _check_user_folder(user_dir: str | os.PathLike) -> None:
     if not str(text).strip():
         raise DataError(f"the data folder name is empty; give a folder, or leave it out to "
                         f"search the usual places ({WHAT_TO_DO})")
-    d = Path(user_dir).expanduser()
+    d = Path(os.path.expanduser(user_dir))
     if d.is_dir():
         return
     if d.exists():
