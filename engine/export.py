@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -133,7 +134,7 @@ _LEGACY = re.compile(rf"^\.(?P<name>.+)\.[a-z0-9_]{{8}}{re.escape(PART_SUFFIX)}$
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or sys.platform == "win32":  # (os.kill(pid, 0) is Ctrl+C there)
         return True
     try:
         os.kill(pid, 0)
