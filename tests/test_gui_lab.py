@@ -668,3 +668,27 @@ def test_a_backlog_of_events_reaches_the_window_in_slices(qtbot):
     job._put(backlog[10:])  # ...however many lists arrive before the window looks
     qtbot.waitUntil(lambda: sum(chunks) == len(backlog), timeout=5000)
     assert max(chunks) <= MAX_EVENTS_PER_SLICE and len(chunks) >= 6
+
+
+def test_all_plots_are_written_all_or_nothing(lab, qtbot, toy_dir, tmp_path, dialogs,
+                                              monkeypatch):
+    import errno
+    import os
+
+    import engine.export as X
+
+    configure(lab, toy_dir, epochs=1)
+    run_to_end(qtbot, lab)
+    real, calls = os.write, []
+
+    def full_disk_after_two(fd, data):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    monkeypatch.setattr(X.os, "write", full_disk_after_two)
+    folder = tmp_path / "png"
+    assert not lab.export_all_png(folder)
+    assert dialogs and "No space left on device" in dialogs[0]
+    assert list(folder.iterdir()) == []  # not the first two pictures either

@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 
 from engine import parse_spec
 from engine.data import DataError, app_data_dir, find_dataset
-from engine.export import atomic_write
+from engine.export import atomic_write, atomic_write_many
 from engine.process import (
     ChildJob,
     Download,
@@ -1163,11 +1163,15 @@ class LabTab(QWidget):
         except OSError as exc:
             QMessageBox.critical(self, "Export failed", f"Could not create {folder}:\n{exc}")
             return False
-        if not self._write(Path(folder) / "optgui-lab-all.png", lambda: self.plot_png(None),
-                           "lab figure PNG"):
+        files = [(Path(folder) / "optgui-lab-all.png", None)]
+        files += [(Path(folder) / f"optgui-lab-{k}.png", k) for k in PLOT_KEYS]
+        try:  # all or nothing: a full disk leaves no half set of pictures
+            atomic_write_many([(path, self.plot_png(key)) for path, key in files])
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a dialog, never a crash
+            QMessageBox.critical(self, "Export failed", f"Could not write the plots:\n{exc}")
             return False
-        return all(self.export_plot_png(k, Path(folder) / f"optgui-lab-{k}.png")
-                   for k in PLOT_KEYS)
+        self.messageShown.emit(f"Wrote {len(files)} pictures to {folder}")
+        return True
 
 
 __all__ = ["LabTab", "LabSettings", "OptimizerList", "validate_spec"]
