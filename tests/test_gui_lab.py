@@ -692,3 +692,29 @@ def test_all_plots_are_written_all_or_nothing(lab, qtbot, toy_dir, tmp_path, dia
     assert not lab.export_all_png(folder)
     assert dialogs and "No space left on device" in dialogs[0]
     assert list(folder.iterdir()) == []  # not the first two pictures either
+
+
+def test_an_empty_chosen_folder_is_named_and_the_download_goes_into_it(lab, qtbot,
+                                                                       monkeypatch, tmp_path):
+    import hashlib
+    import io
+
+    src = tmp_path / "served"
+    write_dataset(src, compress=True)
+    blobs = {p.name: p.read_bytes() for p in src.iterdir()}
+    monkeypatch.setattr(D, "FULL_COUNTS", {"train": 256, "test": 64})
+    monkeypatch.setattr(D, "_open_url",
+                        lambda url, timeout: io.BytesIO(blobs[url.rsplit("/", 1)[1]]))
+    monkeypatch.setattr(D, "_torchvision_sources", lambda: (
+        ["https://mirror.invalid/"],
+        [(name, hashlib.md5(blob).hexdigest()) for name, blob in blobs.items()]))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    configure(lab, mine)
+    assert "holds no Fashion-MNIST files" in lab.settings.located.text()
+    lab.download_button.click()
+    # the download checks the files by loading them, which imports torch: slow on a busy box
+    with qtbot.waitSignal(lab.download_job.thread.finished, timeout=60_000):
+        pass
+    assert sorted(p.name for p in (mine / "FashionMNIST" / "raw").iterdir()) == sorted(blobs)
+    assert "user folder" in lab.settings.located.text()

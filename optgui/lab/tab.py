@@ -591,7 +591,8 @@ class LabTab(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download Fashion-MNIST")
         self.download_button.setToolTip(
-            f"Download the four files (30 MB) through torchvision's mirrors into {app_data_dir()}"
+            "Download the four files (30 MB) through torchvision's mirrors into the chosen "
+            f"data folder, or {app_data_dir()} if none is chosen"
         )
         self.download_button.clicked.connect(self.toggle_download)
         self.download_progress = QProgressBar()
@@ -710,7 +711,8 @@ class LabTab(QWidget):
             self.download_job.stop()
             self.download_button.setEnabled(False)
             return
-        self.start_download()
+        # into the folder the user chose (an empty one is not a reason to use another copy)
+        self.start_download(self.settings.data_folder())
 
     def start_download(self, root: str | None = None) -> None:
         """Download into ``root`` (default: the app's data folder) in a child process (the
