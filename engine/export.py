@@ -45,6 +45,8 @@ _active_lock = threading.Lock()
 
 
 def _reason(exc: BaseException) -> str:
+    if getattr(exc, "reason", None):  # one of ours: its reason without the path it named
+        return exc.reason
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
@@ -54,6 +56,7 @@ def write_error(path, exc: BaseException | str) -> OSError:
     """An ``OSError`` saying ``cannot write <path>: <reason>``, keeping ``errno``."""
     reason = exc if isinstance(exc, str) else _reason(exc)
     err = OSError(f"cannot write {os.fspath(path)}: {reason}")
+    err.reason = reason  # type: ignore[attr-defined]
     if isinstance(exc, OSError):
         err.errno = exc.errno
     return err
@@ -300,6 +303,9 @@ class AtomicBatch:
         tmp = _prepare(target, b"")
         try:
             yield tmp
+        except OSError as exc:  # about the temporary: name the user's file instead
+            _forget(tmp, unlink=True)
+            raise write_error(target.given, exc) from None
         except BaseException:
             _forget(tmp, unlink=True)
             raise

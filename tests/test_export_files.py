@@ -294,3 +294,47 @@ def test_sigterm_during_an_export_removes_the_temporary(tmp_path):
                           timeout=120, cwd=ROOT)
     assert proc.returncode == 143, proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pictures_and_animations_join_the_all_or_nothing_set(tmp_path, monkeypatch, capsys):
+    from optgui.playground import render
+
+    csv, png, gif = tmp_path / "t.csv", tmp_path / "t.png", tmp_path / "t.gif"
+    args = ["export", *GD, "--csv", str(csv), "--png", str(png), "--gif", str(gif),
+            "--size", "320x200"]
+    real = render.save_animation
+
+    def disk_full_mid_animation(scene, kind, path, *a, **k):
+        with X.atomic_path(path) as tmp:  # as the real writers do
+            tmp.write_bytes(b"GIF89a half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(render, "save_animation", disk_full_mid_animation)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {gif}: No space left on device; no file was written" in err
+    assert ".part" not in err and list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(render, "save_animation", real)
+    old = os.umask(0o022)
+    try:
+        assert main(args) == 0
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.gif", "t.png"]
+    assert gif.read_bytes()[:6] == b"GIF89a" and png.read_bytes()[:4] == b"\x89PNG"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o644}
+
+
+def test_a_batch_discards_everything_on_an_exception(tmp_path):
+    (tmp_path / "kept").write_text("old")
+    with pytest.raises(ZeroDivisionError), X.AtomicBatch() as batch:
+        batch.add(tmp_path / "kept", "new")
+        with batch.path(tmp_path / "big.bin") as tmp:
+            tmp.write_bytes(b"x" * 1000)
+        raise ZeroDivisionError("a bug while rendering")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert (tmp_path / "kept").read_text() == "old"
+    with pytest.raises(OSError, match="name the same file"), X.AtomicBatch() as batch:
+        batch.add(tmp_path / "a", "1")
+        batch.add(tmp_path / "sub" / ".." / "a", "2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
