@@ -173,7 +173,8 @@ def find_dataset(
         raise DataError(
             f"data folder {user_dir} holds no Fashion-MNIST files (looked in it and in its "
             f"{TORCHVISION_SUBDIR} folder); choose the folder that holds the four IDX files, "
-            f"or leave the data folder out to search the usual places ({WHAT_TO_DO})"
+            f"download them into it (train --download, or the lab's Download button), or "
+            f"leave the data folder out to search the usual places"
         )
     partial: list[tuple[Path, list[str]]] = []
     for cand in candidates:
