@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import os
 import warnings
 
 import numpy as np
@@ -18,8 +19,12 @@ from engine.expression import ExpressionError, parse_expression, surface_from_ex
 from engine.optimizers import REGISTRY
 from engine.spec import RunSpec, parse_spec
 
-FUZZ = settings(max_examples=150, deadline=None,
+# derandomized: the same examples on every run, so a shared CI never turns red by chance
+# (run with --hypothesis-seed=N and a higher FUZZ_EXAMPLES to search further)
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
+                derandomize="FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 
 
 @contextlib.contextmanager

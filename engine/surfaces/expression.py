@@ -43,7 +43,6 @@ from engine.surfaces.base import Surface
 MAX_LENGTH = 500
 MAX_DEPTH = 30  # parentheses, calls, unary signs and powers, counted together
 MAX_EXPONENT = 100.0
-MAX_LITERAL = 1e100  # integer literals (exact in sympy); decimals may be any finite float
 # Size budget for the symbolic gradient (sympy.count_ops). The Hessian and its compilation
 # grow much faster than the gradient (a product of k factors has ~k² second-derivative
 # terms), so this keeps every accepted formula under ~0.5 s; the built-in surfaces need < 80.
@@ -385,7 +384,7 @@ class _Parser:
                     f"(at most {MAX_EXPONENT:g} in magnitude)", pos)
         if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
             raise self.error("the result is undefined, infinite or complex", pos)
-        return Node(expr, value)
+        return _node(expr, value)
 
     # -- grammar
     def parse(self) -> Node:
@@ -428,7 +427,7 @@ class _Parser:
             if tok.text == "+":
                 return operand
             value = None if operand.value is None else -operand.value
-            return Node(-operand.expr, value)
+            return _node(-operand.expr, value)
         return self.power()
 
     def power(self) -> Node:
@@ -480,13 +479,18 @@ class _Parser:
         raise self.error(f"expected ')' but found {self.tok.text!r}", self.tok.pos)
 
     def number(self, tok: Token) -> Node:
-        value = float(tok.text)
-        integer = re.fullmatch(r"[0-9]+", tok.text) is not None
-        # integers stay exact in sympy, so their size is limited; a decimal number may use
-        # float64's whole range (sympy prints 1/7.7e-225 as 1.29e+224, which must read back)
-        if not math.isfinite(value) or (integer and abs(value) > MAX_LITERAL):
-            raise self.error(f"number {tok.text} is too large", tok.pos)
-        if integer:
+        # any number within float64's range: the formula shown for an accepted expression
+        # holds its folded constants (1/7.7e-225 is 1.29e+224, 10000000001^10 a 101-digit
+        # integer), and it must read back; integers stay exact until compiled (_numeric)
+        try:
+            value = float(tok.text)
+        except OverflowError:  # (an integer literal beyond float range)
+            value = math.inf
+        if not math.isfinite(value):
+            shown = tok.text if len(tok.text) <= 24 else f"{tok.text[:12]}… " \
+                f"({len(tok.text)} characters)"
+            raise self.error(f"number {shown} is too large", tok.pos)
+        if re.fullmatch(r"[0-9]+", tok.text):
             return Node(sympy.Integer(int(tok.text)), value)
         return Node(sympy.Float(value), value)
 
@@ -531,7 +535,20 @@ class _Parser:
         if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
             raise self.error(f"{name_tok.text}(…) is undefined, infinite or complex here",
                              name_tok.pos)
-        return Node(expr, value)
+        return _node(expr, value)
+
+
+def _node(expr: sympy.Expr, value: float | None) -> Node:
+    """A parsed node; a constant that sympy holds as a number float64 cannot represent
+    exactly (2^-100 as a 31-digit fraction, 3184^-88 over a 309-digit integer, 1e300^-2 as
+    1e-600) becomes the float the parser folded, so constants follow float semantics and
+    the formula shown reads back as the same function."""
+    if value is not None and expr.is_Number and not (
+        isinstance(expr, sympy.Rational) and abs(expr.p) <= _EXACT_FLOAT_INT
+        and expr.q <= _EXACT_FLOAT_INT
+    ):
+        expr = sympy.Float(value)
+    return Node(expr, value)
 
 
 def _float_pow(a: float, b: float) -> float:
