@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 
-from optgui.cli import CliError, _check_writable, _parse_point
+from optgui.cli import CliError, _parse_point, check_outputs
 
 DESCRIPTION = """\
 Compute a basin map (one run per start on a grid over the view: which minimum each start
@@ -111,7 +111,7 @@ def map_request(args):
 
 
 def run_map(args) -> int:
-    from engine.export import atomic_write
+    from engine.export import atomic_write_many
     from engine.maps import compute_map, describe, map_csv
 
     req = map_request(args)
@@ -125,9 +125,7 @@ def run_map(args) -> int:
             raise CliError(str(exc)) from None
     if args.png and not args.png.lower().endswith(".png"):
         raise CliError(f"--png: the file name must end in .png, got {args.png!r}")
-    for path, option in ((args.csv, "--csv"), (args.png, "--png")):
-        if path:
-            _check_writable(path, option)
+    check_outputs([(args.csv, "--csv"), (args.png, "--png")])
 
     progress = None
     if sys.stderr.isatty():
@@ -147,9 +145,12 @@ def run_map(args) -> int:
             x, y = req.start or req.surface.start
             title += f", from ({x:g}, {y:g})"
         png = png_bytes(render_map_image(res, size, title, args.color_by))
-    if args.csv:
-        atomic_write(args.csv, map_csv(res))
+    files = [(args.csv, map_csv(res))] if args.csv else []
     if png is not None:
-        atomic_write(args.png, png)
+        files.append((args.png, png))
+    try:
+        atomic_write_many(files)  # all or nothing
+    except OSError as exc:
+        raise CliError(f"{exc}; no file was written") from None
     print(describe(res))
     return 0
