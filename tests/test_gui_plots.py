@@ -353,3 +353,16 @@ def test_without_a_child_process_large_requests_are_computed_in_the_thread(windo
               timeout=60000)
     assert ctrl._workers.worker.process.unavailable == "RuntimeError: no processes here"
     assert all(t.steps > 30 for t in ctrl.trajectories.values())
+
+
+def test_a_small_window_leaves_the_legend_out_instead_of_shrinking_the_contour(window, qtbot):
+    from optgui.playground.plots import MIN_VIEW_HEIGHT
+
+    legend, vb = window.contour.legend, window.contour.getPlotItem().vb
+    assert legend.isVisible()
+    window.contour.resize(window.contour.width(), 360)
+    qtbot.waitUntil(lambda: not legend.isVisible())
+    window.contour.resize(window.contour.width(), 700)
+    qtbot.waitUntil(legend.isVisible)
+    window.contour.grab()
+    assert vb.height() >= MIN_VIEW_HEIGHT - 40

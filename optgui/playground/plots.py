@@ -30,6 +30,10 @@ ISOLINE_COLOR = (255, 255, 255, 80)
 MAX_MARKERS = 400  # beyond this many visible points a path is drawn as a plain line
 MAX_PATH_POINTS = 800  # longer paths are thinned evenly before drawing
 MAX_LEGEND_ENTRIES = 12  # the contour legend lists at most this many runs
+# the legend below the contour is left out when it would leave the view less than this
+# (a 1024 × 700 window): the Optimizers list beside it names every colour anyway
+MIN_VIEW_HEIGHT = 320
+AXES_HEIGHT = 60  # the w1 axis, its label and the margins
 LOSS_LABEL = "loss f(w)"
 LOSS_BUCKETS = 1024  # a longer loss curve is drawn as its min/max envelope over this many
 
@@ -115,27 +119,35 @@ class _RowLegend(pg.LegendItem):
     """A legend laid out by the plot's layout (below the view) instead of floating over it:
     its size becomes the layout's size hint, and it uses as many columns as fit."""
 
-    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph API)
+    shown = True  # False: no room below the plot (the Optimizers list names the colours)
+
+    def needed_height(self) -> float:
         if not self.items:
-            return
+            return 0.0
         row = max(max(sample.boundingRect().height(), label.boundingRect().height())
                   for sample, label in self.items)
         rows = math.ceil(len(self.items) / max(1, self.columnCount))
-        spacing = self.layout.verticalSpacing()
-        height = rows * row + max(0, rows - 1) * spacing + 8
+        return rows * row + max(0, rows - 1) * self.layout.verticalSpacing() + 8
+
+    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph API)
+        height = self.needed_height() if self.shown and self.items else 0.0
         self.setMinimumHeight(height)
         self.setMaximumHeight(height)
+        self.setVisible(height > 0)
         self.updateGeometry()
 
-    def fit_columns(self, width: float) -> None:
-        """As many columns as the widest entry allows in ``width`` pixels."""
+    def fit(self, width: float, height: float) -> None:
+        """As many columns as the widest entry allows in ``width`` pixels, and shown only if
+        the plot keeps MIN_VIEW_HEIGHT pixels of its ``height`` for the view."""
         if not self.items:
+            self.updateSize()
             return
         widest = max(sample.boundingRect().width() + label.boundingRect().width() + 26
                      for sample, label in self.items)
         columns = max(1, min(len(self.items), int(width // widest)))
         if columns != self.columnCount:
             self.setColumnCount(columns)
+        self.shown = height - self.needed_height() - AXES_HEIGHT >= MIN_VIEW_HEIGHT
         self.updateSize()
 
 
@@ -379,14 +391,15 @@ class ContourPlot(_PlotWidget):
                 renamed = True
         if renamed or keys != self._legend_fitted:
             self._legend_fitted = keys
-            self.legend.fit_columns(self._plot.vb.width() or self.width())
-        self.legend.setVisible(bool(entries))
+            self._fit_legend()
+
+    def _fit_legend(self) -> None:
+        self.legend.fit(self._plot.vb.width() or self.width(), self.height())
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
-        legend = self.__dict__.get("legend")  # resized once before __init__ built it
-        if legend is not None and legend.items:
-            legend.fit_columns(self._plot.vb.width() or self.width())
+        if self.__dict__.get("legend") is not None:  # resized once before __init__ built it
+            self._fit_legend()
 
     def set_step(self, k: int) -> None:
         self._step = int(k)
