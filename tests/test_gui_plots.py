@@ -366,3 +366,20 @@ def test_a_small_window_leaves_the_legend_out_instead_of_shrinking_the_contour(w
     qtbot.waitUntil(legend.isVisible)
     window.contour.grab()
     assert vb.height() >= MIN_VIEW_HEIGHT - 40
+
+
+def test_the_overlay_legend_takes_the_emptiest_corner(window, qtbot):
+    """The course race starts at (−5, −2), the bottom-left corner: the overlay legend
+    (gradient step / actual update) must not sit on it."""
+    from PySide6.QtCore import QPointF
+
+    overlays = window.overlays
+    for key in overlays.enabled:
+        overlays.set_enabled(key, True)
+    window.ctrl.set_step(3)
+    qtbot.waitUntil(lambda: overlays.legend.isVisible())
+    assert overlays.legend_corner() != "bottom-left"
+    vb = window.contour.getPlotItem().vb
+    window.contour.grab()
+    start = vb.mapViewToScene(QPointF(-5.0, -2.0))
+    assert not overlays.legend.sceneBoundingRect().contains(start)

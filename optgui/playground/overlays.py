@@ -333,11 +333,49 @@ class StepOverlays(QObject):
         self.perturbed_label.setVisible(point is not None)
         self._place_labels()
         self._update_legend()
+        self._place_legend()
 
     def _transform_changed(self, *_):
         for arrow in self.arrows.values():
             arrow.refresh()
         self._place_labels()
+        self._place_legend()
+
+    # (parent/item anchor, offset) per corner; Qt's y grows downwards
+    CORNERS = {"bottom-left": ((0, 1), (8, -8)), "top-left": ((0, 0), (8, 8)),
+               "top-right": ((1, 0), (-8, 8)), "bottom-right": ((1, 1), (-8, -8))}
+
+    def legend_corner(self) -> str:
+        """The corner of the view whose quarter holds the fewest points of the shown paths
+        up to the current step (and of the overlays): the overlay legend goes there, so it
+        covers as little of the race as it can. Ties keep the first corner of CORNERS."""
+        (x0, x1), (y0, y1) = self.plot.vb.viewRange()
+        points = [p for seg in self.segments.values() for p in (seg.start, seg.end)]
+        k = self.ctrl.step
+        for traj in self.ctrl.trajectories.values():
+            if traj is not None:
+                points.extend(traj.points[:k + 1:max(1, (k + 1) // 200)])
+        if not points:
+            return next(iter(self.CORNERS))
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        fx = (pts[:, 0] - x0) / ((x1 - x0) or 1.0)
+        fy = (pts[:, 1] - y0) / ((y1 - y0) or 1.0)
+        counts = {
+            "bottom-left": np.count_nonzero((fx < 0.45) & (fy < 0.35) & (fx >= 0) & (fy >= 0)),
+            "top-left": np.count_nonzero((fx < 0.45) & (fy > 0.65) & (fx >= 0) & (fy <= 1)),
+            "top-right": np.count_nonzero((fx > 0.55) & (fy > 0.65) & (fx <= 1) & (fy <= 1)),
+            "bottom-right": np.count_nonzero((fx > 0.55) & (fy < 0.35) & (fx <= 1) & (fy >= 0)),
+        }
+        return min(self.CORNERS, key=lambda c: counts[c])
+
+    def _place_legend(self) -> None:
+        if not self.legend.isVisible():
+            return
+        corner = self.legend_corner()
+        if corner != getattr(self, "_legend_corner", None):
+            self._legend_corner = corner
+            anchor, offset = self.CORNERS[corner]
+            self.legend.anchor(itemPos=anchor, parentPos=anchor, offset=offset)
 
     def _place_labels(self) -> None:
         """Put each label past its arrow's tip, moved down while it would cover one placed
