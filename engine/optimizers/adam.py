@@ -141,7 +141,10 @@ def adabelief(lr: float, beta1: float, beta2: float, eps: float) -> Optimizer:
 
 # ----------------------------------------------------------------------------- explainers
 
-def _adam(c: StepContext) -> None:
+def adam_moments(c: StepContext):
+    """Emit Adam's moment lines (m, v, m̂, v̂; v_max under amsgrad); return m̂, v̂ and ε.
+
+    Shared by the explainers of Adam and AdamW, whose moments are the same."""
     b1, b2, eps = c.h("beta1"), c.h("beta2"), c.h("eps")
     t = c.t_line()
     m = c.emit(c.new("m"), b1 * c.prev("m") + (1 - b1) * c.g)
@@ -152,6 +155,11 @@ def _adam(c: StepContext) -> None:
         v_hat = c.emit(c.new("v_hat"), vmax / (1 - b2 ** t))
     else:
         v_hat = c.emit(c.new("v_hat"), v / (1 - b2 ** t))
+    return m_hat, v_hat, eps
+
+
+def _adam(c: StepContext) -> None:
+    m_hat, v_hat, eps = adam_moments(c)
     c.step_to(c.w - c.h("lr") * m_hat / (sqrt(v_hat) + eps))
 
 
@@ -204,6 +212,26 @@ def _betas(v):
     return (v["beta1"], v["beta2"])
 
 
+def adam_rule(step: str) -> str:
+    """Adam's rule text with `step` as its weight update line (Adam and AdamW)."""
+    return (
+        "m ← β₁·m + (1 − β₁)·g\n"
+        "v ← β₂·v + (1 − β₂)·g²\n"
+        "m̂ ← m / (1 − β₁ᵗ)\n"
+        "v̂ ← v / (1 − β₂ᵗ)\n"
+        f"{step}\n"
+        "amsgrad: v̂ ← max(v_max, v) / (1 − β₂ᵗ)"
+    )
+
+
+# β₁, β₂ and ε of Adam and AdamW, and AMSGrad's switch
+ADAM_MOMENT_HYPERS = (
+    beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
+    beta_hyper("beta2", 0.999, "decay of the second-moment average", "β₂"),
+    eps_hyper(1e-8),
+)
+ADAM_AMSGRAD_HYPER = Hyper("amsgrad", False, "use the running maximum of v (AMSGrad)", kind="bool")
+
 ADAM_SYMBOLS = {
     "m": ("m", "m"),
     "v": ("v", "v"),
@@ -217,21 +245,8 @@ register(OptimizerSpec(
     title="Adam",
     family="Adam family",
     summary="momentum plus an adaptive per-coordinate step, with bias correction",
-    rule=(
-        "m ← β₁·m + (1 − β₁)·g\n"
-        "v ← β₂·v + (1 − β₂)·g²\n"
-        "m̂ ← m / (1 − β₁ᵗ)\n"
-        "v̂ ← v / (1 − β₂ᵗ)\n"
-        "w ← w − η·m̂ / (√v̂ + ε)\n"
-        "amsgrad: v̂ ← max(v_max, v) / (1 − β₂ᵗ)"
-    ),
-    hypers=(
-        lr_hyper(1e-3),
-        beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
-        beta_hyper("beta2", 0.999, "decay of the second-moment average", "β₂"),
-        eps_hyper(1e-8),
-        Hyper("amsgrad", False, "use the running maximum of v (AMSGrad)", kind="bool"),
-    ),
+    rule=adam_rule("w ← w − η·m̂ / (√v̂ + ε)"),
+    hypers=(lr_hyper(1e-3), *ADAM_MOMENT_HYPERS, ADAM_AMSGRAD_HYPER),
     factory=adam,
     playground={"lr": 0.1},
     state=AdamState,

@@ -9,15 +9,21 @@ derivations, torch training and the overlays all read it from here.
 from __future__ import annotations
 
 from engine.explain.context import StepContext
-from engine.explain.tree import Fn, sqrt
-from engine.optimizers.adam import ADAM_SYMBOLS, AdamState, adam
+from engine.explain.tree import sqrt
+from engine.optimizers.adam import (
+    ADAM_AMSGRAD_HYPER,
+    ADAM_MOMENT_HYPERS,
+    ADAM_SYMBOLS,
+    AdamState,
+    adam,
+    adam_moments,
+    adam_rule,
+)
 from engine.optimizers.registry import (
     Hyper,
     Optimizer,
     OptimizerSpec,
     TorchMapping,
-    beta_hyper,
-    eps_hyper,
     lr_hyper,
     register,
 )
@@ -35,16 +41,7 @@ def adamw(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
 
 
 def _explain(c: StepContext) -> None:
-    b1, b2, eps = c.h("beta1"), c.h("beta2"), c.h("eps")
-    t = c.t_line()
-    m = c.emit(c.new("m"), b1 * c.prev("m") + (1 - b1) * c.g)
-    v = c.emit(c.new("v"), b2 * c.prev("v") + (1 - b2) * c.g ** 2)
-    m_hat = c.emit(c.new("m_hat"), m / (1 - b1 ** t))
-    if c.values["amsgrad"]:
-        vmax = c.emit(c.new("v_max"), Fn("max", (c.prev("v_max"), v)), note="AMSGrad")
-        v_hat = c.emit(c.new("v_hat"), vmax / (1 - b2 ** t))
-    else:
-        v_hat = c.emit(c.new("v_hat"), v / (1 - b2 ** t))
+    m_hat, v_hat, eps = adam_moments(c)
     lr = c.h("lr")
     c.step_to(c.w - lr * c.h("weight_decay") * c.w - lr * m_hat / (sqrt(v_hat) + eps),
               note="decoupled weight decay, then the Adam step")
@@ -55,22 +52,13 @@ register(OptimizerSpec(
     title="AdamW",
     family="Adam family",
     summary="Adam with decoupled weight decay: shrink the weights, then take the Adam step",
-    rule=(
-        "m ← β₁·m + (1 − β₁)·g\n"
-        "v ← β₂·v + (1 − β₂)·g²\n"
-        "m̂ ← m / (1 − β₁ᵗ)\n"
-        "v̂ ← v / (1 − β₂ᵗ)\n"
-        "w ← w − η·λ·w − η·m̂ / (√v̂ + ε)\n"
-        "amsgrad: v̂ ← max(v_max, v) / (1 − β₂ᵗ)"
-    ),
+    rule=adam_rule("w ← w − η·λ·w − η·m̂ / (√v̂ + ε)"),
     hypers=(
         lr_hyper(1e-3),
-        beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
-        beta_hyper("beta2", 0.999, "decay of the second-moment average", "β₂"),
-        eps_hyper(1e-8),
+        *ADAM_MOMENT_HYPERS,
         Hyper("weight_decay", 1e-2, "decoupled weight decay λ: the weights shrink by η·λ·w "
               "every step, outside Adam's per-coordinate scaling", lo=0.0, hi=1e3, symbol="λ"),
-        Hyper("amsgrad", False, "use the running maximum of v (AMSGrad)", kind="bool"),
+        ADAM_AMSGRAD_HYPER,
     ),
     factory=adamw,
     state=AdamState,
