@@ -208,8 +208,10 @@ def _adabelief(c: StepContext) -> None:
 # ----------------------------------------------------------------------------- specs
 
 
-def _betas(v):
-    return (v["beta1"], v["beta2"])
+def adam_torch_kwargs(v, *extra: str) -> dict:
+    """torch's lr, betas and eps from the values `v`, then the hypers named in `extra`."""
+    return {"lr": v["lr"], "betas": (v["beta1"], v["beta2"]), "eps": v["eps"],
+            **{name: v[name] for name in extra}}
 
 
 def adam_rule(step: str) -> str:
@@ -225,8 +227,9 @@ def adam_rule(step: str) -> str:
 
 
 # β₁, β₂ and ε of Adam and AdamW, and AMSGrad's switch
+_BETA1 = beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁")
 ADAM_MOMENT_HYPERS = (
-    beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
+    _BETA1,
     beta_hyper("beta2", 0.999, "decay of the second-moment average", "β₂"),
     eps_hyper(1e-8),
 )
@@ -254,7 +257,7 @@ register(OptimizerSpec(
     explainer=_adam,
     torch=TorchMapping(
         "Adam",
-        lambda v: {"lr": v["lr"], "betas": _betas(v), "eps": v["eps"], "amsgrad": v["amsgrad"]},
+        lambda v: adam_torch_kwargs(v, "amsgrad"),
         examples=("adam(lr=0.01)", "adam(lr=0.01,beta1=0.8,beta2=0.99,amsgrad=true)"),
     ),
     velocity=("m", "m"),
@@ -272,7 +275,7 @@ register(OptimizerSpec(
     ),
     hypers=(
         lr_hyper(2e-3),
-        beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
+        _BETA1,
         beta_hyper("beta2", 0.999, "decay of the infinity norm", "β₂"),
         eps_hyper(1e-8, "added to |g| inside the maximum (torch's placement)", positive=True),
     ),
@@ -281,8 +284,7 @@ register(OptimizerSpec(
     state=AdamaxState,
     symbols={"m": ("m", "m"), "u": ("u", "u")},
     explainer=_adamax,
-    torch=TorchMapping("Adamax", lambda v: {"lr": v["lr"], "betas": _betas(v), "eps": v["eps"]},
-                       examples=("adamax(lr=0.01)",)),
+    torch=TorchMapping("Adamax", adam_torch_kwargs, examples=("adamax(lr=0.01)",)),
     velocity=("m", "m"),
 ))
 
@@ -301,9 +303,7 @@ register(OptimizerSpec(
     ),
     hypers=(
         lr_hyper(2e-3),
-        beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
-        beta_hyper("beta2", 0.999, "decay of the second-moment average", "β₂"),
-        eps_hyper(1e-8),
+        *ADAM_MOMENT_HYPERS,
         Hyper("momentum_decay", 4e-3, "momentum decay ψ of the μ_t schedule",
               lo=0.0, hi=10.0, symbol="ψ"),
     ),
@@ -316,8 +316,7 @@ register(OptimizerSpec(
     explainer=_nadam,
     torch=TorchMapping(
         "NAdam",
-        lambda v: {"lr": v["lr"], "betas": _betas(v), "eps": v["eps"],
-                   "momentum_decay": v["momentum_decay"]},
+        lambda v: adam_torch_kwargs(v, "momentum_decay"),
         examples=("nadam(lr=0.01)",),
     ),
     velocity=("m", "m"),
@@ -336,7 +335,7 @@ register(OptimizerSpec(
     ),
     hypers=(
         lr_hyper(1e-3),
-        beta_hyper("beta1", 0.9, "decay of the first-moment average", "β₁"),
+        _BETA1,
         beta_hyper("beta2", 0.999, "decay of the belief (variance) average", "β₂"),
         eps_hyper(1e-16, "ε, added to s at every step and to √ŝ; default 1e-16 as in the authors' "
                     "adabelief-pytorch package: since ε also enters s under the square root, "

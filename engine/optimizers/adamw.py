@@ -18,6 +18,7 @@ from engine.optimizers.adam import (
     adam,
     adam_moments,
     adam_rule,
+    adam_torch_kwargs,
 )
 from engine.optimizers.registry import (
     Hyper,
@@ -66,8 +67,7 @@ register(OptimizerSpec(
     explainer=_explain,
     torch=TorchMapping(
         "AdamW",
-        lambda v: {"lr": v["lr"], "betas": (v["beta1"], v["beta2"]), "eps": v["eps"],
-                   "weight_decay": v["weight_decay"], "amsgrad": v["amsgrad"]},
+        lambda v: adam_torch_kwargs(v, "weight_decay", "amsgrad"),
         examples=("adamw(lr=0.01)", "adamw(lr=0.01,weight_decay=0.1,amsgrad=true)"),
     ),
     velocity=("m", "m"),
