@@ -122,7 +122,8 @@ class LandscapePanels:
 
     def update(self, history: TrainingHistory) -> None:
         grids = {}
-        for name in history.optimizers:
+        indices = {r.optimizer: r.index for r in history.landscape_rows}
+        for name in indices:
             got = history.landscape(name)
             if got is not None:
                 grids[name] = got
@@ -133,7 +134,7 @@ class LandscapePanels:
         self.scale = scale
         paths = {p.optimizer: p for p in history.landscape_paths}
         for name, (alphas, betas, losses, _accs) in grids.items():
-            index = history.optimizers.index(name)
+            index = indices[name]
             panel = self._panel(name, index)
             axis = alphas  # the grid is square: β takes the same values as α
             shown = to_display(losses, log, zmin, offset)
@@ -213,3 +214,83 @@ def save_landscape_png(history: TrainingHistory, path: str | os.PathLike,
     if image.isNull():
         raise OSError(f"could not render the landscape for {Path(path).name}")
     atomic_write(path, png_bytes(image))
+
+
+class SharpnessPlots:
+    """The generalization gap (train − validation accuracy, percentage points) and λ_max
+    per epoch, one line per optimizer, with each optimizer's edge-of-stability line 2/η
+    dashed in its colour (Cohen et al. 2021: full-batch GD's λ_max rises to 2/η and hovers
+    there; above it, plain GD is unstable along the top eigenvector). Row 1 of ``layout``
+    holds the landscape panels."""
+
+    def __init__(self, layout: pg.GraphicsLayout) -> None:
+        self.layout = layout
+        top = layout.addLayout(row=0, col=0)
+        self.gap = top.addPlot(row=0, col=0, title="Generalization gap")
+        self.lam = top.addPlot(row=0, col=1, title="Sharpness λ_max (dashed: 2/η)")
+        for plot, left in ((self.gap, "train − val accuracy (%)"), (self.lam, "λ_max")):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.setTitle(plot.titleLabel.text, size=TITLE_SIZE, color="#e4e4ee")
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(pg.mkPen(AXIS_COLOR))
+                axis.setTextPen(pg.mkPen(AXIS_COLOR))
+            plot.setLabel("bottom", "epoch", color=AXIS_COLOR)
+            plot.setLabel("left", left, color=AXIS_COLOR)
+        self.gap.titleLabel.setToolTip("Training accuracy (on the labels trained on, noisy "
+                                       "ones included) minus validation accuracy")
+        self.lam.titleLabel.setToolTip("The Hessian's largest eigenvalue on the first "
+                                       "sharpness samples, after each epoch")
+        self.lam.setLogMode(False, True)
+        self.landscape_layout = layout.addLayout(row=1, col=0)
+        self.landscapes = LandscapePanels(self.landscape_layout)
+        layout.layout.setRowStretchFactor(0, 2)
+        layout.layout.setRowStretchFactor(1, 3)
+        self.curves: dict[str, tuple] = {}
+
+    def reset(self) -> None:
+        for plot in (self.gap, self.lam):
+            plot.clear()
+        self.curves = {}
+        self.landscapes.clear()
+
+    def _items(self, name: str, index: int):
+        items = self.curves.get(name)
+        if items is None:
+            pen = pg.mkPen(color(index), width=1.6)
+            gap = self.gap.plot([], [], pen=pen, symbol="o", symbolSize=5,
+                                symbolBrush=color(index), symbolPen=None)
+            lam = self.lam.plot([], [], pen=pen, symbol="o", symbolSize=5,
+                                symbolBrush=color(index), symbolPen=None)
+            edge = pg.InfiniteLine(angle=0, movable=False,
+                                   pen=pg.mkPen(color(index), width=1,
+                                                style=Qt.PenStyle.DashLine))
+            edge.setVisible(False)
+            self.lam.addItem(edge, ignoreBounds=False)
+            items = self.curves[name] = (gap, lam, edge)
+        return items
+
+    def update(self, history: TrainingHistory) -> None:
+        shown: list[float] = []
+        for index, name in enumerate(history.optimizers):
+            rows = [r for r in history.results if r.optimizer == name]
+            if not rows:
+                continue
+            gap, lam, edge = self._items(name, index)
+            gap.setData([r.epoch for r in rows], [100 * r.gap for r in rows])
+            measured = [r for r in rows if np.isfinite(r.lambda_max) and r.lambda_max > 0]
+            lam.setData([r.epoch for r in measured], [r.lambda_max for r in measured])
+            shown += [r.lambda_max for r in measured]
+            lr = rows[-1].lr
+            if measured and np.isfinite(lr) and lr > 0:
+                edge.setPos(np.log10(2.0 / lr))  # the axis is log10 in log mode
+                edge.setToolTip(f"{name}: 2/η = {2 / lr:.4g}")
+                edge.setVisible(True)
+                shown.append(2.0 / lr)
+        if shown:  # the 2/η lines are always in view, however far from λ_max
+            lo, hi = np.log10(min(shown)), np.log10(max(shown))
+            self.lam.setYRange(lo - 0.1, hi + 0.1, padding=0)
+
+    def update_landscape(self, history: TrainingHistory) -> None:
+        self.landscapes.update(history)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -49,6 +50,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSpinBox,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -76,6 +78,8 @@ from engine.training import (
     Diverged,
     EpochResult,
     Finished,
+    LandscapePath,
+    LandscapeRow,
     TrainConfig,
     TrainingHistory,
     TrainingStarted,
@@ -83,6 +87,7 @@ from engine.training import (
     format_duration,
     with_default_lr,
 )
+from optgui.lab.landscape import SharpnessPlots
 from optgui.lab.plots import BACKGROUND, PANELS, TrainingPlots, color
 from optgui.lab.worker import ProcessJob
 from optgui.playground.plots import png_bytes
@@ -96,8 +101,18 @@ RATE_WINDOW = 5.0  # seconds of training over which samples/s is averaged
 SUMMARY_HINT = ("<span style='color:#a9a9b8'>After each epoch: the share of the last layer's "
                 "gradient that reaches the first layer, per optimizer (tiny = vanishing).</span>")
 RENDER_INTERVAL_MS = 25  # one plot redrawn per tick while there is something new
+# SGD vs SAM with the same base on 20 % noisy labels (Foret et al. 2021, §3.3): sharpness
+# and landscapes on. Few epochs on a subset, so it runs in minutes on a CPU.
+SAM_PRESET = {
+    "optimizers": ["sgd(lr=0.1,momentum=0.9)", "sam(base=sgd(lr=0.1,momentum=0.9),rho=0.05)"],
+    "activation": "relu", "layers": 2, "width": 128, "batch_size": 128, "epochs": 8,
+    "train_limit": 10_000, "label_noise": 0.2, "sharpness": True, "landscape": "random",
+    "landscape_grid": 21,
+}
+LANDSCAPE_CHOICES = (("Off", None), ("Random plane (filter-normalized)", "random"),
+                     ("PCA plane of the path", "pca"))
 RENDER_ORDER = ("stream", "train_loss", "val_loss", "train_acc", "val_acc", "grad_norms",
-                "summary")
+                "summary", "sharpness", "landscape")
 ERROR_STYLE = "color: #ffb4b4; background: #3a2026; border: 1px solid #6a3038;"
 INFO_STYLE = "color: #d8e8ff; background: #202a3a; border: 1px solid #34445e;"
 OK_STYLE = "color: #b9f3c4;"
@@ -362,6 +377,43 @@ class LabSettings(QWidget):
         self.lr.valueChanged.connect(lambda _v: self.optimizers.refresh())
         outer.addWidget(self.optimizers, 1)
 
+        sharp = QGroupBox("Sharpness and landscapes")
+        form = QFormLayout(sharp)
+        self.label_noise = QDoubleSpinBox()
+        self.label_noise.setRange(0.0, 100.0)
+        self.label_noise.setDecimals(0)
+        self.label_noise.setSingleStep(5.0)
+        self.label_noise.setSuffix(" %")
+        self.label_noise.setToolTip("Replace this share of the TRAINING labels by another "
+                                    "class (seeded); validation stays clean. Noisy labels "
+                                    "are where SAM's flatter minima generalize better.")
+        self.sharpness = QCheckBox("Measure sharpness")
+        self.sharpness.setToolTip("After every epoch: λ_max (the Hessian's largest eigenvalue, "
+                                  "by power iteration) and Keskar's ε-sharpness, on the first "
+                                  "training images. Costs a few seconds per optimizer.")
+        self.sharpness_samples = self._int(2048, "sharpness_samples",
+                                           "Training images (the first N) that sharpness "
+                                           "and landscapes are measured on")
+        self.landscape = QComboBox()
+        for text, value in LANDSCAPE_CHOICES:
+            self.landscape.addItem(text, value)
+        self.landscape.setToolTip("After training, the loss around each optimizer's final "
+                                  "weights on a plane (Li et al. 2018), one panel per "
+                                  "optimizer on one colour scale, drawn row by row")
+        self.landscape_grid = self._int(21, "landscape_grid", "Grid points per side")
+        self.preset = QPushButton("Preset: SGD vs SAM, 20 % noisy labels")
+        self.preset.setToolTip("SGD with momentum and SAM with the same base on 20 % noisy "
+                               "labels, sharpness and landscapes on (8 epochs on 10,000 "
+                               "images)")
+        self.preset.clicked.connect(lambda: self.apply(SAM_PRESET))
+        form.addRow("Label noise", self.label_noise)
+        form.addRow(self.sharpness)
+        form.addRow("Samples", self.sharpness_samples)
+        form.addRow("Landscape", self.landscape)
+        form.addRow("Grid", self.landscape_grid)
+        form.addRow(self.preset)
+        outer.addWidget(sharp)
+
         data = QGroupBox("Fashion-MNIST")
         box = QVBoxLayout(data)
         row = QHBoxLayout()
@@ -393,6 +445,10 @@ class LabSettings(QWidget):
         self.activation.currentIndexChanged.connect(self.changed)
         self.subset.toggled.connect(self.changed)
         self.optimizers.changed.connect(self.changed)
+        for w in (self.label_noise, self.sharpness_samples, self.landscape_grid):
+            w.valueChanged.connect(self.changed)
+        self.sharpness.toggled.connect(self.changed)
+        self.landscape.currentIndexChanged.connect(self.changed)
 
     def _int(self, value: int, limit: str, tip: str) -> QSpinBox:
         box = QSpinBox()
@@ -423,7 +479,12 @@ class LabSettings(QWidget):
         return {**{k: box.value() for k, box in self._int_boxes().items()},
                 "activation": self.activation.currentText(), "lr": float(self.lr.value()),
                 "subset": self.subset.isChecked(), "data_dir": self.data_dir.text(),
-                "optimizers": list(self.optimizers.specs())}
+                "optimizers": list(self.optimizers.specs()),
+                "label_noise": float(self.label_noise.value()) / 100.0,
+                "sharpness": self.sharpness.isChecked(),
+                "sharpness_samples": self.sharpness_samples.value(),
+                "landscape": self.landscape.currentData(),
+                "landscape_grid": self.landscape_grid.value()}
 
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`state` returned; anything missing, of the wrong type or out
@@ -453,6 +514,19 @@ class LabSettings(QWidget):
             labels = [validate_spec(t, rate)[0] for t in specs]
             if all(labels) and len(set(labels)) == len(labels):
                 values["optimizers"] = specs
+        noise = state.get("label_noise")
+        if isinstance(noise, (int, float)) and not isinstance(noise, bool) and 0 <= noise <= 1:
+            values["label_noise"] = float(noise)
+        if isinstance(state.get("sharpness"), bool):
+            values["sharpness"] = state["sharpness"]
+        if state.get("landscape") in (v for _, v in LANDSCAPE_CHOICES):
+            values["landscape"] = state["landscape"]
+        for key, box in (("sharpness_samples", self.sharpness_samples),
+                         ("landscape_grid", self.landscape_grid)):
+            value = state.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) \
+                    and box.minimum() <= value <= box.maximum():
+                values[key] = value
         self.apply(values)
         if isinstance(state.get("data_dir"), str):
             self.data_dir.setText(state["data_dir"])
@@ -466,6 +540,11 @@ class LabSettings(QWidget):
             activation=self.activation.currentText(), seed=self.seed.value(),
             train_limit=self.limit.value() if self.subset.isChecked() else None,
             data_dir=self.data_folder(), threads=lab_threads(),
+            label_noise=float(self.label_noise.value()) / 100.0,
+            sharpness=self.sharpness.isChecked(),
+            sharpness_samples=self.sharpness_samples.value(),
+            landscape=self.landscape.currentData(),
+            landscape_grid=self.landscape_grid.value(),
         )
 
     def apply(self, values) -> None:
@@ -487,6 +566,17 @@ class LabSettings(QWidget):
                 self.limit.setValue(int(limit))
         if "optimizers" in values:
             self.optimizers.set_specs(tuple(values["optimizers"]))
+        if "label_noise" in values:
+            self.label_noise.setValue(100.0 * float(values["label_noise"]))
+        if "sharpness" in values:
+            self.sharpness.setChecked(bool(values["sharpness"]))
+        if "sharpness_samples" in values:
+            self.sharpness_samples.setValue(int(values["sharpness_samples"]))
+        if "landscape" in values:
+            at = self.landscape.findData(values["landscape"])
+            self.landscape.setCurrentIndex(max(at, 0))
+        if "landscape_grid" in values:
+            self.landscape_grid.setValue(int(values["landscape_grid"]))
 
 
 class LabTab(QWidget):
@@ -633,7 +723,17 @@ class LabTab(QWidget):
         right.addLayout(controls)
         right.addWidget(self.progress)  # a row of its own: its text fits a 1024-pixel window
         right.addWidget(self.message_box)
-        right.addWidget(self.graphics, 1)
+        self.sharp_graphics = pg.GraphicsLayoutWidget()
+        self.sharp_graphics.setBackground(BACKGROUND)
+        self.sharp_plots = SharpnessPlots(self.sharp_graphics.ci)
+        self.views = QTabWidget()
+        self.views.setDocumentMode(True)
+        self.views.addTab(self.graphics, "Curves")
+        self.views.addTab(self.sharp_graphics, "Sharpness && landscape")
+        self.views.setTabToolTip(1, "Generalization gap, λ_max with the 2/η line, and the "
+                                    "loss landscapes (turn on 'Measure sharpness' or a "
+                                    "landscape in the settings)")
+        right.addWidget(self.views, 1)
         right.addWidget(self.summary)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -832,6 +932,7 @@ class LabTab(QWidget):
         self._finish_pending = False
         self._rate.clear()
         self._rebuild_plots(config.labels, config.n_linear, config.epochs)
+        self.sharp_plots.reset()
         self.summary.setText(SUMMARY_HINT)
         self.progress.setValue(0)
         self.set_status("starting the training process (torch, data)…", percent=False)
@@ -922,6 +1023,7 @@ class LabTab(QWidget):
         if generation != self.generation:
             return  # from a previous run
         epoch_seen = False
+        landscape_seen = False
         last_batch = None
         for ev in events:
             self.history.add(ev)
@@ -934,6 +1036,11 @@ class LabTab(QWidget):
                 last_batch = ev
             elif isinstance(ev, EpochResult):
                 epoch_seen = True
+            elif isinstance(ev, (LandscapeRow, LandscapePath)):
+                landscape_seen = True
+                if isinstance(ev, LandscapeRow):
+                    self.set_status(f"landscape of {ev.optimizer}: row {ev.j + 1}/{ev.rows}",
+                                    percent=False)
             elif isinstance(ev, TrainingStarted):
                 self.set_status(f"epoch 1/{ev.epochs}")
                 self.settings.located.setText(f"Using {ev.data_source}: {ev.n_train:,} "
@@ -953,6 +1060,8 @@ class LabTab(QWidget):
             self._mark_dirty(("stream",))
         if epoch_seen:
             self._mark_dirty(RENDER_ORDER)
+        if landscape_seen:
+            self._mark_dirty(("landscape",))
 
     # ------------------------------------------------------------------ drawing, in slices
     def _mark_dirty(self, keys) -> None:
@@ -992,6 +1101,10 @@ class LabTab(QWidget):
             return
         if key == "summary":
             self._update_summary()
+        elif key == "sharpness":
+            self.sharp_plots.update(self.history)
+        elif key == "landscape":
+            self.sharp_plots.update_landscape(self.history)
         elif key == "stream":
             for i, curve in enumerate(self._stream_curves):
                 curve.setData(self._stream_x[i], self._stream_y[i])
