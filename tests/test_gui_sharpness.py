@@ -78,3 +78,12 @@ def test_a_partial_landscape_shows_the_rows_so_far(lab):  # noqa: F811
     image = panel.image.image
     assert np.isfinite(image[0]).all() and np.isnan(image[1:]).all()
     assert "row 1/3" in panel.plot.titleLabel.text
+
+
+def test_old_saved_settings_without_the_new_keys_keep_the_defaults(lab):  # noqa: F811
+    s = lab.settings
+    s.landscape.setCurrentIndex(s.landscape.findData("pca"))
+    s.set_state({"epochs": 3})
+    assert s.config().landscape == "pca" and s.epochs.value() == 3
+    s.set_state({"landscape": None, "label_noise": 2.0})
+    assert s.config().landscape is None and s.config().label_noise == 0.0

@@ -519,7 +519,7 @@ class LabSettings(QWidget):
             values["label_noise"] = float(noise)
         if isinstance(state.get("sharpness"), bool):
             values["sharpness"] = state["sharpness"]
-        if state.get("landscape") in (v for _, v in LANDSCAPE_CHOICES):
+        if "landscape" in state and state["landscape"] in (v for _, v in LANDSCAPE_CHOICES):
             values["landscape"] = state["landscape"]
         for key, box in (("sharpness_samples", self.sharpness_samples),
                          ("landscape_grid", self.landscape_grid)):
