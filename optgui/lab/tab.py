@@ -109,8 +109,7 @@ SAM_PRESET = {
     "train_limit": 10_000, "label_noise": 0.2, "sharpness": True, "landscape": "random",
     "landscape_grid": 21,
 }
-LANDSCAPE_CHOICES = (("Off", None), ("Random plane (filter-normalized)", "random"),
-                     ("PCA plane of the path", "pca"))
+LANDSCAPE_CHOICES = (("Off", None), ("Random plane", "random"), ("PCA plane", "pca"))
 RENDER_ORDER = ("stream", "train_loss", "val_loss", "train_acc", "val_acc", "grad_norms",
                 "summary", "sharpness", "landscape")
 ERROR_STYLE = "color: #ffb4b4; background: #3a2026; border: 1px solid #6a3038;"
@@ -398,12 +397,14 @@ class LabSettings(QWidget):
         for text, value in LANDSCAPE_CHOICES:
             self.landscape.addItem(text, value)
         self.landscape.setToolTip("After training, the loss around each optimizer's final "
-                                  "weights on a plane (Li et al. 2018), one panel per "
+                                  "weights on a plane (Li et al. 2018): random = two "
+                                  "Gaussian filter-normalized directions, PCA = the "
+                                  "training path's two main directions. One panel per "
                                   "optimizer on one colour scale, drawn row by row")
         self.landscape_grid = self._int(21, "landscape_grid", "Grid points per side")
-        self.preset = QPushButton("Preset: SGD vs SAM, 20 % noisy labels")
-        self.preset.setToolTip("SGD with momentum and SAM with the same base on 20 % noisy "
-                               "labels, sharpness and landscapes on (8 epochs on 10,000 "
+        self.preset = QPushButton("Preset: SGD vs SAM")
+        self.preset.setToolTip("The preset experiment: SGD with momentum and SAM with the "
+                               "same base on 20 % noisy labels, sharpness and landscapes on (8 epochs on 10,000 "
                                "images)")
         self.preset.clicked.connect(lambda: self.apply(SAM_PRESET))
         form.addRow("Label noise", self.label_noise)
