@@ -35,6 +35,7 @@ import numpy as np
 PLANES = ("random", "pca")
 DEFAULT_GRID = 21
 DEFAULT_SPAN = 1.0
+CHUNK_ELEMENTS = 1 << 19  # activations per batched pass (2 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def slice_rows(model, x, y, plane: Plane, alphas, betas, should_stop=None
     a = torch.as_tensor(np.asarray(alphas, dtype=np.float64), dtype=torch.float32,
                         device=x.device)
     n_a = int(a.shape[0])
+    width = max(int(m.weight.shape[0]) for m in lin)
+    chunk = max(1, min(n_a, CHUNK_ELEMENTS // max(1, int(x.shape[0]) * width)))
 
     def dirs(module):
         wi, bi = params[id(module.weight)], params[id(module.bias)]
@@ -172,21 +175,31 @@ def slice_rows(model, x, y, plane: Plane, alphas, betas, should_stop=None
             if should_stop is not None and should_stop():
                 return
             beta = float(beta)
-            h = xw.unsqueeze(0) + a.view(-1, 1, 1) * xd1.unsqueeze(0) + beta * xd2.unsqueeze(0)
-            for layer in layers[1:]:
-                if isinstance(layer, torch.nn.Linear):
-                    w1, w2, b1, b2 = dirs(layer)
-                    W = (layer.weight.unsqueeze(0) + a.view(-1, 1, 1) * w1.unsqueeze(0)
-                         + beta * w2.unsqueeze(0))                      # (n_a, out, in)
-                    B = layer.bias.unsqueeze(0) + a.view(-1, 1) * b1.unsqueeze(0) + beta * b2
-                    h = torch.bmm(h, W.transpose(1, 2)) + B.unsqueeze(1)
-                else:
-                    h = layer(h)
-            logits = h.reshape(n_a * h.shape[1], -1)
-            target = y.repeat(n_a)
-            losses = F.cross_entropy(logits, target, reduction="none").view(n_a, -1).mean(1)
-            acc = (h.argmax(-1) == y.unsqueeze(0)).float().mean(1)
-            yield j, losses.double().cpu().numpy(), acc.double().cpu().numpy()
+            base = xw + beta * xd2
+            losses, accs = [], []
+            # a few α at a time: the activations of a whole row (n_α × samples × width)
+            # would not fit in the cache, and allocating them costs more than it saves
+            for start in range(0, n_a, chunk):
+                ac = a[start:start + chunk]
+                m = int(ac.shape[0])
+                h = base.unsqueeze(0) + ac.view(-1, 1, 1) * xd1.unsqueeze(0)
+                for layer in layers[1:]:
+                    if isinstance(layer, torch.nn.Linear):
+                        w1, w2, b1, b2 = dirs(layer)
+                        W = (layer.weight.unsqueeze(0) + ac.view(-1, 1, 1) * w1.unsqueeze(0)
+                             + beta * w2.unsqueeze(0))                  # (m, out, in)
+                        B = (layer.bias.unsqueeze(0) + ac.view(-1, 1) * b1.unsqueeze(0)
+                             + beta * b2)
+                        h = torch.baddbmm(B.unsqueeze(1), h, W.transpose(1, 2))
+                    else:
+                        h = layer(h)
+                logits = h.reshape(m * h.shape[1], -1)
+                target = y.repeat(m)
+                losses.append(F.cross_entropy(logits, target, reduction="none")
+                              .view(m, -1).mean(1))
+                accs.append((h.argmax(-1) == y.unsqueeze(0)).float().mean(1))
+            yield (j, torch.cat(losses).double().cpu().numpy(),
+                   torch.cat(accs).double().cpu().numpy())
 
 
 def slice_1d(model, x, y, plane: Plane, alphas) -> tuple[np.ndarray, np.ndarray]:
