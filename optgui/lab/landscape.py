@@ -112,12 +112,15 @@ class LandscapePanels:
             plot.setLabel("bottom", "α", color=AXIS_COLOR)
             plot.setLabel("left", "β", color=AXIS_COLOR)
             panel = self.panels[name] = _Panel(plot, index)
+            # the panels share the width equally; the colour bar takes only what it needs
+            self.layout.layout.setColumnStretchFactor(len(self.panels) - 1, 1)
             if self.colorbar is None:
                 self.colorbar = pg.ColorBarItem(colorMap="viridis", interactive=False,
                                                 width=14, colorMapMenu=False)
                 self.colorbar.axis.setPen(pg.mkPen(AXIS_COLOR))
                 self.colorbar.axis.setTextPen(pg.mkPen(AXIS_COLOR))
                 self.layout.addItem(self.colorbar, row=0, col=99)
+                self.layout.layout.setColumnStretchFactor(99, 0)
         return panel
 
     def update(self, history: TrainingHistory) -> None:
