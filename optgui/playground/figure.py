@@ -413,36 +413,40 @@ class Figure(QWidget):
                           if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
         return items
 
-    def svg_bytes(self) -> bytes:
+    def _paint_to_buffer(self, make_device) -> bytes:
+        """Paint the figure on the device ``make_device(buffer)`` writes to; the buffer's bytes."""
         from PySide6.QtCore import QBuffer, QIODevice
+
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        device = make_device(buf)
+        painter = QPainter(device)
+        try:
+            painter.fillRect(QRectF(0, 0, *self.pixel_size), QColor(self.theme.background))
+            self._paint(painter)
+        finally:
+            painter.end()
+        return bytes(buf.data())
+
+    def svg_bytes(self) -> bytes:
         from PySide6.QtSvg import QSvgGenerator
 
-        def paint() -> bytes:
-            buf = QBuffer()
-            buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        def svg(buf) -> QSvgGenerator:
             gen = QSvgGenerator()
             gen.setOutputDevice(buf)
             gen.setSize(QSize(*self.pixel_size))
             gen.setViewBox(QRectF(0, 0, *self.pixel_size))
             gen.setTitle(self.title.text() or "optgui figure")
             gen.setDescription("Exported by optgui")
-            painter = QPainter(gen)
-            try:
-                painter.fillRect(QRectF(0, 0, *self.pixel_size), QColor(self.theme.background))
-                self._paint(painter)
-            finally:
-                painter.end()
-            return bytes(buf.data())
+            return gen
 
-        return self._vector(paint)
+        return self._vector(lambda: self._paint_to_buffer(svg))
 
     def pdf_bytes(self) -> bytes:
-        from PySide6.QtCore import QBuffer, QIODevice, QMarginsF
+        from PySide6.QtCore import QMarginsF
         from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
 
-        def paint() -> bytes:
-            buf = QBuffer()
-            buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        def pdf(buf) -> QPdfWriter:
             writer = QPdfWriter(buf)
             writer.setResolution(96)
             # one pixel of the figure is one pixel at 96 dpi on the page (0.75 pt)
@@ -452,15 +456,9 @@ class Figure(QWidget):
                                              QMarginsF(0, 0, 0, 0)))
             writer.setTitle(self.title.text() or "optgui figure")
             writer.setCreator("optgui")
-            painter = QPainter(writer)
-            try:
-                painter.fillRect(QRectF(0, 0, *self.pixel_size), QColor(self.theme.background))
-                self._paint(painter)
-            finally:
-                painter.end()
-            return bytes(buf.data())
+            return writer
 
-        return self._vector(paint)
+        return self._vector(lambda: self._paint_to_buffer(pdf))
 
     def encode(self, fmt: str) -> bytes:
         """The figure as ``png``, ``svg`` or ``pdf`` bytes."""
