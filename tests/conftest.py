@@ -23,13 +23,31 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def _refuse_modal_dialogs(monkeypatch) -> None:
+    """A modal message box in an offscreen test waits for a click that never comes, and the
+    test hangs until its timeout: make an unexpected one fail at once, saying what it said.
+    Tests that expect a dialog patch the method themselves (their patch comes later)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def refuse(kind):
+        def box(parent, title, text, *args, **kwargs):
+            raise AssertionError(f"unexpected modal {kind} dialog: {title}: {text}")
+        return staticmethod(box)
+
+    for kind in ("critical", "warning", "question", "information"):
+        monkeypatch.setattr(QMessageBox, kind, refuse(kind))
+
+
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, monkeypatch):
     """The course exercise in a shown, active window without settings, its runs computed.
 
-    Closing it must stop the worker thread.
+    Closing it must stop the worker thread. An unexpected modal message box fails the test
+    instead of hanging it.
     """
     from guihelpers import wait_idle
+
+    _refuse_modal_dialogs(monkeypatch)
 
     from optgui.mainwindow import MainWindow
 

@@ -352,7 +352,8 @@ class StepOverlays(QObject):
         (x0, x1), (y0, y1) = self.plot.vb.viewRange()
         points = [p for seg in self.segments.values() for p in (seg.start, seg.end)]
         k = self.ctrl.step
-        for traj in self.ctrl.trajectories.values():
+        for run in self.ctrl.config.runs:  # through trajectory(): figures feed a scene
+            traj = self.ctrl.trajectory(run.run_id) if run.enabled else None
             if traj is not None:
                 points.extend(traj.points[:k + 1:max(1, (k + 1) // 200)])
         if not points:
