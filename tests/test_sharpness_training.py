@@ -208,16 +208,16 @@ def _transcribed_sam(model, x, y, steps, lr, momentum, rho, adaptive=False, eta=
         with torch.no_grad():
             if adaptive:
                 T = [p.abs() + eta for p in params]
-                norm = torch.sqrt(sum(((t * gi) ** 2).sum() for t, gi in zip(T, g)))
-                eps = [rho * t * t * gi / norm for t, gi in zip(T, g)]
+                norm = torch.sqrt(sum(((t * gi) ** 2).sum() for t, gi in zip(T, g, strict=True)))
+                eps = [rho * t * t * gi / norm for t, gi in zip(T, g, strict=True)]
             else:
                 norm = torch.sqrt(sum((gi ** 2).sum() for gi in g))
                 eps = [rho * gi / norm for gi in g]
-            for p, e in zip(params, eps):
+            for p, e in zip(params, eps, strict=True):
                 p.add_(e)
         g_sam = torch.autograd.grad(F.cross_entropy(model(x), y), params)
         with torch.no_grad():
-            for k, (p, e, gs) in enumerate(zip(params, eps, g_sam)):
+            for k, (p, e, gs) in enumerate(zip(params, eps, g_sam, strict=True)):
                 p.sub_(e)
                 bufs[k] = gs.clone() if bufs[k] is None else momentum * bufs[k] + gs
                 p.sub_(lr * bufs[k])
@@ -239,7 +239,7 @@ def test_sam_trains_the_network_as_foret_et_al_write_it(toy, tmp_path, spec, ada
     _transcribed_sam(ref, x, toy.train_y, steps=3, lr=0.1, momentum=0.9,
                      rho=0.5 if adaptive else 0.05, adaptive=adaptive)
     start = build_model(config)
-    for a, b, w0 in zip(trained.parameters(), ref.parameters(), start.parameters()):
+    for a, b, w0 in zip(trained.parameters(), ref.parameters(), start.parameters(), strict=True):
         assert not torch.allclose(a, w0)  # it did train
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 

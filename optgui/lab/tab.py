@@ -404,8 +404,8 @@ class LabSettings(QWidget):
         self.landscape_grid = self._int(21, "landscape_grid", "Grid points per side")
         self.preset = QPushButton("Preset: SGD vs SAM")
         self.preset.setToolTip("The preset experiment: SGD with momentum and SAM with the "
-                               "same base on 20 % noisy labels, sharpness and landscapes on (8 epochs on 10,000 "
-                               "images)")
+                               "same base on 20 % noisy labels, sharpness and landscapes on "
+                               "(8 epochs on 10,000 images)")
         self.preset.clicked.connect(lambda: self.apply(SAM_PRESET))
         form.addRow("Label noise", self.label_noise)
         form.addRow(self.sharpness)
