@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.export import atomic_write
 from engine.training import TrainingHistory
-from optgui.lab.plots import AXIS_COLOR, BACKGROUND, TITLE_SIZE, color
+from optgui.lab.plots import AXIS_COLOR, BACKGROUND, TITLE_SIZE, color, render_offscreen
 from optgui.playground.contours import contour_levels, marching_squares, use_log_levels
 from optgui.playground.plots import png_bytes
 
@@ -182,27 +182,13 @@ class LandscapePanels:
 
 def render_landscapes(history: TrainingHistory, size: tuple[int, int] = PNG_SIZE):
     """The landscape panels of ``history`` as a QImage of ``size`` pixels (offscreen)."""
-    from PySide6.QtGui import QColor, QImage, QPainter
-
-    app = QApplication.instance() or QApplication([])
+    QApplication.instance() or QApplication([])
     widget = pg.GraphicsLayoutWidget()
     widget.setBackground(BACKGROUND)
     try:
         panels = LandscapePanels(widget.ci)
         panels.update(history)
-        widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-        widget.resize(*size)
-        widget.show()
-        app.processEvents()
-        image = QImage(*size, QImage.Format.Format_RGB32)
-        image.fill(QColor(BACKGROUND))
-        painter = QPainter(image)
-        try:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            widget.render(painter)
-        finally:
-            painter.end()
-        return image
+        return render_offscreen(widget, size)
     finally:
         widget.close()
         widget.deleteLater()

@@ -174,9 +174,7 @@ def render_curves(history: TrainingHistory, key: str | None = None,
     """All five plots (``key`` None; 1600 × 900) or the plot ``key`` alone (1280 × 720),
     as a QImage of exactly ``size`` pixels, with the optimizers' legend above the plots
     (never over a curve). Needs no window: drawn offscreen."""
-    from PySide6.QtGui import QColor, QImage, QPainter
-
-    app = QApplication.instance() or QApplication([])
+    QApplication.instance() or QApplication([])
     size = size or (PNG_SIZE if key is None else ONE_PLOT_SIZE)
     widget = pg.GraphicsLayoutWidget()
     widget.setBackground(BACKGROUND)
@@ -198,22 +196,30 @@ def render_curves(history: TrainingHistory, key: str | None = None,
                 if other != key:
                     body.removeItem(plot)
                     plot.hide()
-        widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-        widget.resize(*size)
-        widget.show()  # lays out; never on screen
-        app.processEvents()
-        image = QImage(*size, QImage.Format.Format_RGB32)
-        image.fill(QColor(BACKGROUND))
-        painter = QPainter(image)
-        try:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            widget.render(painter)
-        finally:
-            painter.end()
-        return image
+        return render_offscreen(widget, size)
     finally:
         widget.close()
         widget.deleteLater()
+
+
+def render_offscreen(widget, size: tuple[int, int]):
+    """``widget`` laid out at ``size`` without ever being on screen, painted into a QImage
+    on the lab's background (the lab's PNG exports: curves and landscape panels)."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    widget.resize(*size)
+    widget.show()  # lays out; never on screen
+    QApplication.instance().processEvents()
+    image = QImage(*size, QImage.Format.Format_RGB32)
+    image.fill(QColor(BACKGROUND))
+    painter = QPainter(image)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        widget.render(painter)
+    finally:
+        painter.end()
+    return image
 
 
 def save_curves_png(history: TrainingHistory, path: str | os.PathLike,
