@@ -235,6 +235,29 @@ def test_trajectories_cross_from_the_child_unchanged(text, surface):
     np.testing.assert_array_equal(back.points, traj.points)
 
 
+def test_states_from_the_child_are_rebuilt_only_when_read():
+    import pickle
+
+    from engine import SURFACES, run_trajectory
+    from optgui.playground.compute import Unpacked, from_wire, to_wire
+
+    s = SURFACES["quadratic"]
+    traj = run_trajectory(s, parse_spec("adam(lr=0.1)"), s.start, 40)
+    _, back = from_wire(pickle.loads(pickle.dumps(to_wire(("ok", traj)))))
+    states = back.states
+    assert isinstance(states, Unpacked) and len(states) == len(traj.states) == 41
+    for k in (0, 7, -1, -41):
+        assert repr(states[k]) == repr(traj.states[k])
+    assert repr(states[3:9:2]) == repr(traj.states[3:9:2])
+    for bad in (41, -42):
+        with pytest.raises(IndexError):
+            states[bad]
+    with pytest.raises(ValueError):  # the columns are read-only: a state cannot be altered
+        states[5].m[0] = 1.0
+    again = pickle.loads(pickle.dumps(states))  # e.g. a copy sent to another process
+    assert type(again) is tuple and repr(again) == repr(traj.states)
+
+
 # ------------------------------------------------------------------ undefined regions
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import operator
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,8 +44,7 @@ def pack(values) -> tuple:
     """A sequence of equal-shaped arrays, or of dataclasses of one type whose fields pack
     that way too, as a few stacked arrays: unpickling 10,000 optimizer states one object at a
     time is a single C call that holds the GIL for 100+ ms; stacked columns take
-    microseconds, and :func:`unpack` rebuilds the objects in Python (which lets the GUI
-    thread in)."""
+    microseconds, and :func:`unpack` rebuilds an object only when it is read."""
     values = list(values)
     first = values[0] if values else None
     if isinstance(first, np.ndarray) and all(
@@ -67,26 +68,78 @@ def pack(values) -> tuple:
     return "list", values
 
 
-def unpack(packed: tuple) -> list:
-    """The list :func:`pack` was given (equal values; arrays become views of one block)."""
+def _item(packed: tuple, i: int):
+    """Element ``i`` of what :func:`pack` was given, rebuilt from its columns."""
+    kind = packed[0]
+    if kind in ("array", "list"):
+        return packed[1][i]
+    if kind == "namedtuple":
+        return packed[1](*(_item(column, i) for column in packed[2]))
+    obj = object.__new__(packed[1])  # a dataclass, as pickle rebuilds it: no __init__ again
+    for name, column in packed[2].items():
+        object.__setattr__(obj, name, _item(column, i))
+    return obj
+
+
+def _length(packed: tuple) -> int:
+    kind = packed[0]
+    if kind in ("array", "list"):
+        return len(packed[1])
+    if kind == "namedtuple":
+        return packed[3]
+    return _length(next(iter(packed[2].values()))) if packed[2] else 0
+
+
+def _freeze_columns(packed: tuple) -> None:
     kind = packed[0]
     if kind == "array":
-        return list(packed[1])
-    if kind == "namedtuple":
-        cls, n = packed[1], packed[3]
-        columns = [unpack(column) for column in packed[2]]
-        return [cls(*(column[i] for column in columns)) for i in range(n)]
-    if kind == "dataclass":
-        cls, columns = packed[1], {k: unpack(v) for k, v in packed[2].items()}
-        n = len(next(iter(columns.values()))) if columns else 0
-        out = []
-        for i in range(n):
-            obj = object.__new__(cls)  # as pickle does: no __init__ / __post_init__ again
-            for name, column in columns.items():
-                object.__setattr__(obj, name, column[i])
-            out.append(obj)
-        return out
-    return list(packed[1])
+        packed[1].setflags(write=False)
+    elif kind == "namedtuple":
+        for column in packed[2]:
+            _freeze_columns(column)
+    elif kind == "dataclass":
+        for column in packed[2].values():
+            _freeze_columns(column)
+
+
+class Unpacked(Sequence):
+    """The sequence :func:`pack` was given, rebuilt one element at a time when it is read.
+
+    Rebuilding 10,000 optimizer states in a Python loop as a result arrives kept the GIL from
+    the GUI thread for about 60 ms per run; the window reads a handful of states (the
+    inspector's step, the overlays' arrows), so each is built when asked for. Read-only: the
+    columns are frozen, and every element is a fresh object over views of them."""
+
+    __slots__ = ("_packed", "_n")
+
+    def __init__(self, packed: tuple) -> None:
+        _freeze_columns(packed)
+        self._packed = packed
+        self._n = _length(packed)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._n)))
+        i = operator.index(index)
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("index out of range")
+        return _item(self._packed, i)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self):  # pickles as the plain tuple it stands for
+        return tuple, (tuple(self),)
+
+
+def unpack(packed: tuple) -> Unpacked:
+    """The sequence :func:`pack` was given (its elements are rebuilt when read)."""
+    return Unpacked(packed)
 
 
 def to_wire(answer: tuple[str, Any]) -> tuple[str, Any]:
@@ -104,7 +157,7 @@ def from_wire(answer: tuple[str, Any]) -> tuple[str, Any]:
         return answer
     bare, states, batches = value
     return "ok", dataclasses.replace(
-        bare, states=tuple(unpack(states)), batches=tuple(unpack(batches)) if batches else ()
+        bare, states=unpack(states), batches=unpack(batches) if batches else ()
     )
 
 
