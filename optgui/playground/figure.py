@@ -324,10 +324,6 @@ class Figure(QWidget):
         plot.set_log(self.scene.log_loss)
         plot.update_runs(_on_paper(self.scene.config, self.theme), self.scene.trajectories,
                          self.scene.selected)
-        # the whole curves are drawn at every step (only the markers move): draw them once
-        for item in plot.getPlotItem().listDataItems():
-            if item.curve.isVisible() and item.opts.get("pen") is not None:
-                item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         return plot
 
     def _overlay_keys(self) -> list[str]:
