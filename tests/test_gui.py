@@ -67,6 +67,39 @@ def test_play_runs_to_the_end_and_stops(window, qtbot):
     assert window.actions_by_key["play"].text() == "Play"
 
 
+def test_costly_frames_come_less_often_but_the_animation_keeps_its_speed(window, qtbot):
+    import time
+
+    from optgui.playground.controller import MAX_FRAME_SHARE, MIN_FRAME_RATE
+
+    ctrl = window.ctrl
+    ctrl.set_steps(400)
+    wait_idle(qtbot, window)
+    ctrl.set_speed(60)
+    base = ctrl.frame_interval_ms
+    assert base == round(1000 / 60)
+
+    def costly_frame(_k):  # a view that needs 30 ms of the GUI thread per frame
+        until = time.thread_time() + 0.030
+        while time.thread_time() < until:
+            pass
+
+    ctrl.stepChanged.connect(costly_frame)
+    started = time.monotonic()
+    ctrl.play()
+    qtbot.waitUntil(lambda: ctrl.frame_interval_ms >= 0.030 / MAX_FRAME_SHARE * 0.9,
+                    timeout=5000)
+    assert ctrl.frame_interval_ms <= 1000 // MIN_FRAME_RATE
+    qtbot.waitUntil(lambda: ctrl.step >= 90, timeout=5000)
+    elapsed = time.monotonic() - started
+    assert ctrl.step <= 60 * elapsed + 2  # never ahead of the chosen speed …
+    assert ctrl.step >= 60 * (elapsed - 0.5)  # … and not left behind by the slow frames
+    ctrl.stepChanged.disconnect(costly_frame)
+    ctrl.pause()
+    ctrl.set_speed(60)  # a new speed starts again at its own frame rate
+    assert ctrl.frame_interval_ms == base
+
+
 def test_arrow_keys_step_back_and_forward_when_the_plot_has_focus(window, qtbot):
     window.contour.setFocus()
     qtbot.waitUntil(window.contour.hasFocus)

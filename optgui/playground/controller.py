@@ -61,6 +61,12 @@ from optgui.playground.worker import RunRequest, RunResult, WorkerThread
 
 DEBOUNCE_MS = 150
 MAX_FRAME_RATE = 60
+# Frame pacing: a frame (the step, the views' updates and their repaint) may keep the GUI
+# thread busy for at most this share of the time between two frames; costlier frames come
+# less often (down to MIN_FRAME_RATE), so clicks and keys are served between them. The
+# animation's speed does not change: each frame advances by the time that really passed.
+MAX_FRAME_SHARE = 0.5
+MIN_FRAME_RATE = 10
 
 
 class SurfaceBuilder(QObject):
@@ -122,6 +128,7 @@ class PlaygroundController(QObject):
         self._speed = 8.0  # steps per second
         self._frame_budget = 0.0
         self._last_tick = 0.0
+        self._last_cpu = 0.0
 
         self._workers = WorkerThread(self)
         self._workers.worker.resultsReady.connect(self._on_results)
@@ -458,14 +465,33 @@ class PlaygroundController(QObject):
 
     def _apply_speed(self) -> None:
         # never more than MAX_FRAME_RATE ticks a second; fast speeds advance several steps
-        rate = min(self._speed, MAX_FRAME_RATE)
-        self._player.setInterval(max(1, round(1000 / rate)))
+        self._player.setInterval(self._base_interval())
+
+    def _base_interval(self) -> int:
+        return max(1, round(1000 / min(self._speed, MAX_FRAME_RATE)))
+
+    def _pace(self, busy_s: float) -> None:
+        """Space frames so that the window's work for one (``busy_s`` of GUI-thread CPU since
+        the previous frame) fills at most MAX_FRAME_SHARE of the interval."""
+        base = self._base_interval()
+        wanted = max(base, min(round(busy_s * 1000 / MAX_FRAME_SHARE), 1000 // MIN_FRAME_RATE))
+        current = self._player.interval()
+        if wanted > current or wanted < current * 0.8:  # grow at once, shrink with hysteresis
+            self._player.setInterval(max(base, round((current + wanted) / 2))
+                                     if wanted < current else wanted)
+
+    @property
+    def frame_interval_ms(self) -> int:
+        """The animation's current time between frames (paced to what a frame costs)."""
+        return self._player.interval()
 
     def _tick(self) -> None:
         # advance by the time that really passed, so slow frames do not slow the animation
-        now = time.monotonic()
+        now, cpu = time.monotonic(), time.thread_time()
         elapsed = min(now - self._last_tick, 0.25) if self._last_tick else 0.0
-        self._last_tick = now
+        if self._last_tick:
+            self._pace(cpu - self._last_cpu)
+        self._last_tick, self._last_cpu = now, cpu
         self._frame_budget += self._speed * max(elapsed, self._player.interval() / 1000.0)
         advance = int(self._frame_budget)
         if advance <= 0:

@@ -69,7 +69,9 @@ body {{ color: {TEXT}; font-size: 10pt; }}
 .sub {{ margin-top: 8px; margin-bottom: 2px; margin-left: 2px; color: {MUTED}; font-size: 9pt; }}
 .note {{ margin: 4px 2px; color: {MUTED}; font-size: 9pt; }}
 """
-PLAY_INTERVAL_MS = 33  # while playing, re-render at most ~30 times a second
+# while playing, re-render at most 5 times a second: a page costs 15-25 ms of layout, and
+# numbers changing faster than that cannot be read anyway (paused, it follows every step)
+PLAY_INTERVAL_MS = 200
 CACHE_SIZE = 96
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
