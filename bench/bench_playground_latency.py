@@ -75,13 +75,14 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
 
-    from optgui.app import create_application
+    from optgui.app import create_application, freeze_startup_objects
     from optgui.mainwindow import MainWindow
 
     app = create_application()
     window = MainWindow(use_settings=False)
     window.resize(1440, 900)
     window.show()
+    freeze_startup_objects()  # as optgui.app.main does
     ctrl = window.ctrl
     config = config_for(args.runs, args.steps)
     probe = Probe()  # records the GUI thread's CPU time in each gap too
