@@ -113,8 +113,9 @@ def test_arrow_keys_step_back_and_forward_when_the_plot_has_focus(window, qtbot)
     assert window.transport.counter.text() == "step 3 / 30"
     # the current point drawn on the contour is the run's point at that step
     gd = run_id(window, "gd")
-    head = window.contour._paths[gd].head.getData()
-    np.testing.assert_allclose([head[0][0], head[1][0]], window.ctrl.trajectory(gd).points[3])
+    np.testing.assert_allclose(window.contour.head_of(gd), window.ctrl.trajectory(gd).points[3])
+    traj = window.ctrl.trajectory(gd)
+    np.testing.assert_allclose(window.loss.head_of(gd), (3, traj.losses[3]))
 
 
 def test_home_and_end_rewind_and_jump_to_the_end(window, qtbot):
@@ -306,7 +307,25 @@ def test_stale_results_are_dropped(window):
     current = ctrl.trajectory(rid)
     stale = ctrl.trajectory(run_id(window, "adam"))
     ctrl._on_results((RunResult(generation=0, run_id=rid, trajectory=stale),))
+    ctrl._deliver()
     assert ctrl.trajectory(rid) is current
+
+
+def test_results_arriving_together_are_drawn_once(window, qtbot):
+    from optgui.playground.worker import RunResult
+
+    ctrl = window.ctrl
+    a, b = run_id(window, "gd"), run_id(window, "adam")
+    ta, tb = ctrl.trajectory(a), ctrl.trajectory(b)
+    ctrl._expected.update({a: 99, b: 99})  # as if generation 99 had been requested
+    redraws = []
+    ctrl.trajectoriesChanged.connect(lambda: redraws.append(ctrl.step))
+    with qtbot.waitSignal(ctrl.computed, timeout=2000):
+        ctrl._on_results((RunResult(99, a, tb),))
+        ctrl._on_results((RunResult(99, b, ta),))
+        assert redraws == [] and ctrl.is_busy()  # drawn when the delivery timer fires
+    assert len(redraws) == 1
+    assert ctrl.trajectory(a) is tb and ctrl.trajectory(b) is ta
 
 
 # ---------------------------------------------------------------------------- exports

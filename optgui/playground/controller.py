@@ -67,6 +67,10 @@ MAX_FRAME_RATE = 60
 # animation's speed does not change: each frame advances by the time that really passed.
 MAX_FRAME_SHARE = 0.5
 MIN_FRAME_RATE = 10
+# Results that arrive within this long of each other are drawn together, and drawing waits
+# for a timer: Qt serves timers once the queue of posted events is empty, so the window
+# handles what is already waiting (input, a repaint) before it redraws for new results.
+DELIVERY_MS = 40
 
 
 class SurfaceBuilder(QObject):
@@ -137,6 +141,12 @@ class PlaygroundController(QObject):
         self._workers.thread.finished.connect(self._builder.deleteLater)
         self._buildRequested.connect(self._builder.build)
         self._builder.built.connect(self._on_surface_built)
+
+        self._arrived: list[RunResult] = []
+        self._delivery = QTimer(self)
+        self._delivery.setSingleShot(True)
+        self._delivery.setInterval(DELIVERY_MS)
+        self._delivery.timeout.connect(self._deliver)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -542,6 +552,13 @@ class PlaygroundController(QObject):
         self._workers.request(request)
 
     def _on_results(self, results: tuple[RunResult, ...]) -> None:
+        self._arrived.extend(results)
+        if not self._delivery.isActive():
+            self._delivery.start()
+
+    def _deliver(self) -> None:
+        """Take in every result that arrived since the last delivery: one redraw for all."""
+        results, self._arrived = self._arrived, []
         changed = False
         for res in results:
             if self._expected.get(res.run_id) != res.generation:

@@ -39,6 +39,7 @@ LOSS_LABEL = "loss f(w)"
 # the plot's width (a power of two, so a small resize keeps the curves): at most this many
 LOSS_BUCKETS = 2048
 MIN_LOSS_BUCKETS = 256
+Z_HEADS = 300  # every run's current point: above the paths, below the overlays (400)
 
 
 def legend_text(spec_text: str, traj: Trajectory | None, error: str = "") -> str:
@@ -107,13 +108,25 @@ def _shadow_pen(width: float) -> QPen:
 
 @dataclass
 class _PathItems:
-    shadow: pg.PlotDataItem
+    """A run's own plot item on the contour. Its shadow and its head (the current point)
+    are drawn by items shared by all runs: one item per run each made 30 runs cost 90 items
+    to feed and paint on every animation frame."""
+
     line: pg.PlotDataItem
-    head: pg.ScatterPlotItem
     color: str = ""
-    style: tuple = ()  # (colour, emphasis, z) the items were last styled with
-    traj: Trajectory | None = None  # the trajectory the items were last fed
-    shown: int = -1  # the step they show (-1: nothing drawn yet)
+    brush: QBrush | None = None  # the head's fill
+    style: tuple = ()  # (colour, emphasis, z) the item was last styled with
+    traj: Trajectory | None = None  # the trajectory the item was last fed
+    shown: int = -1  # the step it shows (-1: nothing drawn yet)
+    pts: np.ndarray | None = None  # the points drawn (thinned) up to that step
+
+
+def _joined(paths: list[np.ndarray]) -> np.ndarray:
+    """Several paths as one array of points, separated by NaN rows (connect="finite")."""
+    if not paths:
+        return np.empty((0, 2))
+    gap = np.full((1, 2), np.nan)
+    return np.concatenate([part for p in paths for part in (p, gap)][:-1])
 
 
 class _Hatching(QGraphicsRectItem):
@@ -250,6 +263,16 @@ class ContourPlot(_PlotWidget):
         )
         plot.layout.addItem(self.legend, 4, 1)
 
+        # the runs' shadows (the selected run's apart, over the others' lines) and heads
+        self.shadows = pg.PlotDataItem(connect="finite", pen=_shadow_pen(4.5))
+        self.shadows.setZValue(9)
+        self.selected_shadow = pg.PlotDataItem(connect="finite", pen=_shadow_pen(5.5))
+        self.heads = pg.ScatterPlotItem(size=13, pen=pg.mkPen("#ffffff", width=2))
+        self.heads.setZValue(Z_HEADS)
+        for item in (self.shadows, self.selected_shadow, self.heads):
+            plot.addItem(item)
+        self._head_ids: list[int] = []  # the run of each point in self.heads
+
         self._legend_keys: tuple = ()
         self._legend_fitted: tuple = ()
         self._paths: dict[int, _PathItems] = {}
@@ -337,54 +360,44 @@ class ContourPlot(_PlotWidget):
         ids = {r.run_id for r in config.runs}
         for rid in list(self._paths):
             if rid not in ids:
-                items = self._paths.pop(rid)
-                for item in (items.shadow, items.line, items.head):
-                    self._plot.removeItem(item)
+                self._plot.removeItem(self._paths.pop(rid).line)
         self._trajs = {}
         for z, entry in enumerate(config.runs):
+            traj = trajectories.get(entry.run_id)
+            visible = entry.enabled and traj is not None
             items = self._paths.get(entry.run_id)
             if items is None:
-                items = _PathItems(
-                    shadow=pg.PlotDataItem(connect="finite"),
-                    line=pg.PlotDataItem(connect="finite"),
-                    head=pg.ScatterPlotItem(size=13),
-                )
-                for item in (items.shadow, items.line, items.head):
-                    self._plot.addItem(item)
+                if not visible:  # made when its first result arrives: loading 30 runs
+                    continue     # then does not build 30 items in one go
+                items = _PathItems(line=pg.PlotDataItem(connect="finite"))
+                self._plot.addItem(items.line)
                 self._paths[entry.run_id] = items
             emphasis = entry.run_id == selected
             style = (entry.color, emphasis, z)
             if style != items.style:
                 items.style = style
-                width = 3.0 if emphasis else 2.0
-                base = 10 + 3 * z + (100 if emphasis else 0)
-                items.shadow.setZValue(base)
-                items.line.setZValue(base + 1)
-                items.head.setZValue(base + 2)
-                items.shadow.setPen(_shadow_pen(width + 2.5))
-                items.line.setPen(_line_pen(entry.color, width))
+                items.line.setZValue(10 + 2 * z + (100 if emphasis else 0) + 1)
+                items.line.setPen(_line_pen(entry.color, 3.0 if emphasis else 2.0))
                 items.line.setSymbolBrush(pg.mkBrush(entry.color))
                 items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
-                items.head.setBrush(pg.mkBrush(entry.color))
-                items.head.setPen(pg.mkPen("#ffffff", width=2))
+                items.brush = pg.mkBrush(entry.color)
                 items.color = entry.color
-            traj = trajectories.get(entry.run_id)
-            visible = entry.enabled and traj is not None
+                if emphasis:
+                    self.selected_shadow.setZValue(items.line.zValue() - 1)
             if items.line.isVisible() != visible:
-                for item in (items.shadow, items.line, items.head):
-                    item.setVisible(visible)
+                items.line.setVisible(visible)
             if visible:
                 self._trajs[entry.run_id] = traj
                 if items.traj is not traj:
                     items.traj = traj
                     items.shown = -1
         self._update_legend(config, trajectories, errors)
-        self._draw_step()
+        self._draw_step(force=True)
 
     def _update_legend(self, config: RunConfig, trajectories, errors) -> None:
         entries = [
             (r.run_id, legend_text(r.label, trajectories.get(r.run_id), errors.get(r.run_id, "")))
-            for r in config.runs if r.enabled
+            for r in config.runs if r.enabled and r.run_id in self._paths
         ]
         shown = entries[:MAX_LEGEND_ENTRIES]
         keys = tuple(rid for rid, _ in shown) + (len(entries),)
@@ -418,21 +431,42 @@ class ContourPlot(_PlotWidget):
         self._step = int(k)
         self._draw_step()
 
-    def _draw_step(self) -> None:
+    def _draw_step(self, force: bool = False) -> None:
         """Show every run at the current step; a run already drawn at its step (a finished
         run past its end, or one whose trajectory did not change) costs nothing."""
+        changed = force
         for rid, traj in self._trajs.items():
             items = self._paths[rid]
             n = traj.at(self._step)
             if n == items.shown:
                 continue
             items.shown = n
-            pts = decimate(traj.points[: n + 1])
+            items.pts = pts = decimate(traj.points[: n + 1])
             symbol = "o" if n + 1 <= MAX_MARKERS else None
-            items.shadow.setData(pts[:, 0], pts[:, 1])
             items.line.setData(pts[:, 0], pts[:, 1], symbol=symbol, symbolSize=6)
-            head = traj.points[n]
-            items.head.setData([head[0]], [head[1]])
+            changed = True
+        if changed:
+            self._draw_shared()
+
+    def _draw_shared(self) -> None:
+        """The shadows and heads of all shown runs, from what their lines show."""
+        shown = [(rid, self._paths[rid]) for rid in self._trajs]
+        others = [items.pts for rid, items in shown if rid != self._selected]
+        own = [items.pts for rid, items in shown if rid == self._selected]
+        for item, paths in ((self.shadows, others), (self.selected_shadow, own)):
+            pts = _joined(paths)
+            item.setData(pts[:, 0], pts[:, 1])
+        self._head_ids = [rid for rid, _ in shown]
+        heads = np.array([self._trajs[rid].points[items.shown] for rid, items in shown])
+        self.heads.setData(pos=heads.reshape(-1, 2), brush=[items.brush for _, items in shown])
+
+    def head_of(self, run_id: int) -> tuple[float, float] | None:
+        """Where the run's current point is drawn (None if it is not shown)."""
+        if run_id not in self._head_ids:
+            return None
+        x, y = self.heads.getData()
+        i = self._head_ids.index(run_id)
+        return float(x[i]), float(y[i])
 
     # ------------------------------------------------------------------ interaction
     def _view_point(self, scene_pos) -> QPointF | None:
@@ -553,7 +587,7 @@ def envelope(y: np.ndarray, buckets: int = LOSS_BUCKETS) -> tuple[np.ndarray, np
 @dataclass
 class _LossItems:
     curve: pg.PlotDataItem
-    head: pg.PlotDataItem
+    brush: QBrush | None = None  # its head's fill (the heads share one item)
     style: tuple = ()
     key: tuple = ()  # (trajectory, shift, log, buckets) the curve was drawn for
     values: np.ndarray | None = None  # the displayed values of the drawn envelope
@@ -586,6 +620,11 @@ class LossPlot(_PlotWidget):
         plot.addItem(self.step_line)
         self._curves: dict[int, _LossItems] = {}
         self._trajs: dict[int, Trajectory] = {}
+        self.heads = pg.PlotDataItem(pen=None, symbol="o", symbolSize=9,
+                                     symbolPen=pg.mkPen("#ffffff", width=1.5))
+        self.heads.setZValue(200)
+        plot.addItem(self.heads)
+        self._head_ids: list[int] = []
         self._log = False
         self._step = 0
         self._steps = 0
@@ -621,23 +660,20 @@ class LossPlot(_PlotWidget):
         ids = {r.run_id for r in config.runs}
         for rid in list(self._curves):
             if rid not in ids:
-                items = self._curves.pop(rid)
-                for item in (items.curve, items.head):
-                    self._plot.removeItem(item)
+                self._plot.removeItem(self._curves.pop(rid).curve)
         self._trajs = {}
         for z, entry in enumerate(config.runs):
+            traj = trajectories.get(entry.run_id)
+            visible = entry.enabled and traj is not None
             items = self._curves.get(entry.run_id)
             if items is None:
-                items = _LossItems(pg.PlotDataItem(connect="finite"), pg.PlotDataItem(pen=None))
+                if not visible:
+                    continue  # made when its first result arrives
+                items = _LossItems(pg.PlotDataItem(connect="finite"))
                 # a curve changes only when its run is recomputed, while the step line and
                 # the heads move every frame: draw each curve once into a pixmap and blit it
                 items.curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-                items.head.setZValue(200)
-                items.head.setSymbol("o")
-                items.head.setSymbolSize(9)
-                items.head.setSymbolPen(pg.mkPen("#ffffff", width=1.5))
-                for item in (items.curve, items.head):
-                    self._plot.addItem(item)
+                self._plot.addItem(items.curve)
                 self._curves[entry.run_id] = items
             emphasis = entry.run_id == selected
             style = (entry.color, emphasis, z)
@@ -645,12 +681,9 @@ class LossPlot(_PlotWidget):
                 items.style = style
                 items.curve.setPen(_curve_pen(entry.color, 2.5 if emphasis else 1.6))
                 items.curve.setZValue(10 + z + (100 if emphasis else 0))
-                items.head.setSymbolBrush(pg.mkBrush(entry.color))
-            traj = trajectories.get(entry.run_id)
-            visible = entry.enabled and traj is not None
+                items.brush = pg.mkBrush(entry.color)
             if items.curve.isVisible() != visible:
                 items.curve.setVisible(visible)
-                items.head.setVisible(visible)
             if visible:
                 self._trajs[entry.run_id] = traj
         if config.steps != self._steps:
@@ -741,8 +774,20 @@ class LossPlot(_PlotWidget):
     def set_step(self, k: int) -> None:
         self._step = int(k)
         self.step_line.setValue(self._step)
-        for rid, traj in self._trajs.items():
-            head = self._curves[rid].head
-            n = traj.at(self._step)
-            y = self._display(traj.losses[n : n + 1])
-            head.setData([n], y)
+        # every run's current point, in one item (a PlotDataItem: it follows the log scale)
+        ns = np.array([t.at(self._step) for t in self._trajs.values()], dtype=int)
+        ys = np.array([self._display(t.losses[n : n + 1])[0]
+                       for t, n in zip(self._trajs.values(), ns, strict=True)], dtype=float)
+        brushes = [self._curves[rid].brush for rid in self._trajs]
+        drawn = np.isfinite(ys)  # a diverged run's inf has no place on the axis
+        self._head_ids = [rid for rid, ok in zip(self._trajs, drawn, strict=True) if ok]
+        self.heads.setData(ns[drawn], ys[drawn],
+                           symbolBrush=[b for b, ok in zip(brushes, drawn, strict=True) if ok])
+
+    def head_of(self, run_id: int) -> tuple[float, float] | None:
+        """The run's current (step, loss) as plotted (before the log scale), or None."""
+        if run_id not in self._head_ids:
+            return None
+        x, y = self.heads.getOriginalDataset()
+        i = self._head_ids.index(run_id)
+        return float(x[i]), float(y[i])
