@@ -406,3 +406,48 @@ def test_the_overlay_legend_takes_the_emptiest_corner(window, qtbot):
     window.contour.grab()
     start = vb.mapViewToScene(QPointF(-5.0, -2.0))
     assert not overlays.legend.sceneBoundingRect().contains(start)
+
+
+# ------------------------------------------------------------------ contours off the GUI thread
+
+
+def test_contours_are_computed_once_per_surface(monkeypatch):
+    from engine import SURFACES
+    from optgui.playground import contours
+
+    calls = []
+    compute = contours.compute_contours
+    monkeypatch.setattr(contours, "compute_contours", lambda s: calls.append(s) or compute(s))
+    monkeypatch.setattr(contours, "_cache", type(contours._cache)())
+    beale = SURFACES["beale"]
+    first = contours.contours_for(beale)
+    assert contours.contours_for(beale) is first and calls == [beale]
+    other = contours.contours_for(SURFACES["rosenbrock"])
+    assert other is not first and len(calls) == 2
+
+
+def test_switching_surfaces_computes_no_contours_in_the_window(window, qtbot, monkeypatch):
+    import threading
+
+    from guihelpers import wait_idle
+
+    from engine import SURFACES
+    from optgui.playground import contours
+
+    where = []
+    compute = contours.compute_contours
+    monkeypatch.setattr(contours, "compute_contours",
+                        lambda s: where.append(threading.current_thread().name) or compute(s))
+    monkeypatch.setattr(contours, "_cache", type(contours._cache)())
+    for name in SURFACES:  # as in the first seconds after start-up
+        window.ctrl._prefetchRequested.emit(name)
+    qtbot.waitUntil(lambda: len(contours._cache) == len(SURFACES), timeout=15000)
+    for name in ("rosenbrock", "himmelblau"):
+        window.ctrl.set_surface(name)
+        wait_idle(qtbot, window)
+    window.ctrl.set_expression("w1^2 + 3*w2^2")
+    qtbot.waitUntil(lambda: window.ctrl.surface.expression == "w1^2 + 3*w2^2", timeout=15000)
+    wait_idle(qtbot, window)
+    assert len(where) == len(SURFACES) + 1  # every built-in, then the expression
+    assert threading.main_thread().name not in where
+    assert window.contour.contours is contours.contours_for(window.ctrl.surface)

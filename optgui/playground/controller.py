@@ -39,10 +39,10 @@ from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QUndoStack
 
-from engine import RunSpec, Surface, Trajectory
+from engine import SURFACES, RunSpec, Surface, Trajectory
 from engine.document import Document, Edit
 from engine.trajectory import MAX_RUNS
 from optgui.playground.config import (
@@ -56,6 +56,7 @@ from optgui.playground.config import (
     check_view,
     surface_for,
 )
+from optgui.playground.contours import contours_for
 from optgui.playground.undo import EditCommand, Setup
 from optgui.playground.worker import RunRequest, RunResult, WorkerThread
 
@@ -71,6 +72,8 @@ MIN_FRAME_RATE = 10
 # for a timer: Qt serves timers once the queue of posted events is empty, so the window
 # handles what is already waiting (input, a repaint) before it redraws for new results.
 DELIVERY_MS = 40
+PREFETCH_DELAY_MS = 1000  # after start-up, the worker computes every built-in's contours,
+PREFETCH_INTERVAL_MS = 100  # one every this long
 
 
 class SurfaceBuilder(QObject):
@@ -87,13 +90,25 @@ class SurfaceBuilder(QObject):
         generation, text, view = job
         try:
             config = RunConfig(CUSTOM, (0.0, 0.0), 0, expression=text, view=view)
-            result = (generation, text, view, surface_for(config), "", -1)
+            surface = surface_for(config)
+            contours_for(surface)  # here, not in the window when it draws the surface
+            result = (generation, text, view, surface, "", -1)
         except ValueError as exc:  # ExpressionError included; it knows the position
             result = (generation, text, view, None, str(exc), getattr(exc, "position", -1))
         except Exception as exc:  # noqa: BLE001 - never let a formula kill the worker thread
             result = (generation, text, view, None,
                       f"could not build the surface: {type(exc).__name__}: {exc}", -1)
         self.built.emit(result)
+
+    @Slot(str)
+    def prefetch(self, name: str) -> None:
+        """Compute the contours of built-in surface ``name`` ahead of the user's switching."""
+        if QThread.currentThread().isInterruptionRequested():
+            return
+        try:
+            contours_for(SURFACES[name])
+        except Exception:  # noqa: BLE001 - the window computes (and reports) it itself
+            pass
 
 
 def defined_at(surface: Surface, point) -> bool:
@@ -105,6 +120,7 @@ def defined_at(surface: Surface, point) -> bool:
 
 class PlaygroundController(QObject):
     _buildRequested = Signal(object)
+    _prefetchRequested = Signal(str)
     configChanged = Signal(object)
     trajectoriesChanged = Signal()
     stepChanged = Signal(int)
@@ -141,6 +157,13 @@ class PlaygroundController(QObject):
         self._workers.thread.finished.connect(self._builder.deleteLater)
         self._buildRequested.connect(self._builder.build)
         self._builder.built.connect(self._on_surface_built)
+        self._prefetchRequested.connect(self._builder.prefetch)
+        # one surface at a time, so the worker never keeps the GIL from the window for long
+        self._to_prefetch = list(SURFACES)
+        self._prefetch = QTimer(self)
+        self._prefetch.setInterval(PREFETCH_INTERVAL_MS)
+        self._prefetch.timeout.connect(self._prefetch_next)
+        QTimer.singleShot(PREFETCH_DELAY_MS, self, self._prefetch.start)
 
         self._arrived: list[RunResult] = []
         self._delivery = QTimer(self)
@@ -550,6 +573,12 @@ class PlaygroundController(QObject):
             surface_key=cfg.surface_key,
         )
         self._workers.request(request)
+
+    def _prefetch_next(self) -> None:
+        if not self._to_prefetch:
+            self._prefetch.stop()
+            return
+        self._prefetchRequested.emit(self._to_prefetch.pop(0))
 
     def _on_results(self, results: tuple[RunResult, ...]) -> None:
         self._arrived.extend(results)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from engine import Surface, Trajectory
 from optgui.playground.config import RunConfig
-from optgui.playground.contours import ContourData, compute_contours
+from optgui.playground.contours import ContourData, contours_for
 
 BACKGROUND = "#17171f"
 AXIS_COLOR = "#b8b8c8"
@@ -289,7 +289,7 @@ class ContourPlot(_PlotWidget):
         if key == self._surface_key and not force:
             return
         self._surface_key = key
-        data = compute_contours(surface)
+        data = contours_for(surface)
         self.contours = data
         x0, x1 = float(data.xs[0]), float(data.xs[-1])
         y0, y1 = float(data.ys[0]), float(data.ys[-1])

@@ -156,6 +156,7 @@ class WorkerThread(QObject):
         if not self.thread.isRunning():
             return True
         self.worker.abort()
+        self.thread.requestInterruption()  # a prefetch of contours stops between surfaces
         self.thread.quit()
         return bool(self.thread.wait(timeout_ms))
 
