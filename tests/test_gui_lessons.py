@@ -420,3 +420,26 @@ def test_what_is_shown_marks_an_open_lesson_modified(window, qtbot, tmp_path, di
     assert window.lessons.save()
     assert not window.isWindowModified() and load_lesson(path).speed == 30
     wait_idle(qtbot, window)
+
+
+def test_a_lesson_opened_at_start_up_without_overlays_shows_no_empty_overlay_legend(
+        qtbot, tmp_path):
+    """As ``python main.py lesson.optgui``: the lesson is opened before the window drew any
+    overlay; with every overlay off, the overlay legend must not be left as an empty box."""
+    import json
+
+    from optgui.mainwindow import MainWindow
+
+    lesson = json.loads((LESSONS_DIR / "course.optgui").read_text(encoding="utf-8"))
+    lesson["overlays"] = []
+    path = tmp_path / "quiet.optgui"
+    path.write_text(json.dumps(lesson), encoding="utf-8")
+    w = MainWindow(use_settings=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.lessons.open_path(str(path))
+    wait_idle(qtbot, w)
+    w.ctrl.to_end()
+    assert not any(w.overlays.enabled.values())
+    assert not w.overlays.legend.isVisible()
+    w.close()

@@ -279,6 +279,7 @@ class StepOverlays(QObject):
         )
         self.legend.setParentItem(plot.vb)
         self.legend.setToolTip("\n".join(kind.help for kind in KINDS))
+        self.legend.setVisible(False)  # shown with its first entry (an empty box otherwise)
         self._legend_keys: tuple[str, ...] = ()
         self.segments: dict[str, Segment] = {}
 
