@@ -290,6 +290,18 @@ def test_diverged_run_is_marked_in_the_legend(window, qtbot):
     assert len(window.contour._paths[rid].line.getData()[0]) == traj.steps + 1
 
 
+def test_a_run_that_fails_from_its_first_result_is_in_the_legend_as_an_error(window, qtbot):
+    with qtbot.waitSignal(window.ctrl.computed, timeout=5000):
+        window.ctrl.set_start(1e300, 1e300)  # f overflows: no run is defined there
+    with qtbot.waitSignal(window.ctrl.computed, timeout=5000):
+        rid = window.ctrl.add_run(parse_spec("nadam(lr=0.1)"))
+    assert window.ctrl.trajectory(rid) is None and window.ctrl.error(rid)
+    texts = [label.text for _, label in window.contour.legend.items]
+    assert texts[-1] == "nadam(lr=0.1) (error)"
+    assert not window.contour._paths[rid].line.isVisible()
+    assert window.contour.head_of(rid) is None
+
+
 def test_worker_errors_become_a_status_message(window, qtbot):
     with qtbot.waitSignal(window.ctrl.errorOccurred, timeout=5000) as blocker:
         window.ctrl.set_start(1e300, 1e300)  # f overflows: not defined at the start

@@ -367,8 +367,9 @@ class ContourPlot(_PlotWidget):
             visible = entry.enabled and traj is not None
             items = self._paths.get(entry.run_id)
             if items is None:
-                if not visible:  # made when its first result arrives: loading 30 runs
-                    continue     # then does not build 30 items in one go
+                if not visible and not (entry.enabled and errors.get(entry.run_id)):
+                    continue  # made when its first result (or error, for the legend) arrives:
+                    # loading 30 runs then does not build 30 items in one go
                 items = _PathItems(line=pg.PlotDataItem(connect="finite"))
                 self._plot.addItem(items.line)
                 self._paths[entry.run_id] = items
