@@ -433,24 +433,21 @@ def test_switching_surfaces_computes_no_contours_in_the_window(window, qtbot, mo
 
     from engine import SURFACES
     from optgui.playground import contours
-    from optgui.playground.controller import WARM_UP
 
     where = []
     compute = contours.compute_contours
     monkeypatch.setattr(contours, "compute_contours",
                         lambda s: where.append(threading.current_thread().name) or compute(s))
     monkeypatch.setattr(contours, "_cache", type(contours._cache)())
-    window.ctrl._to_prefetch.clear()  # the test sends the start-up prefetch itself
-    jobs = [WARM_UP, *SURFACES]
-    for name in jobs:  # as in the first seconds after start-up
+    for name in SURFACES:  # as in the first seconds after start-up
         window.ctrl._prefetchRequested.emit(name)
-    qtbot.waitUntil(lambda: len(contours._cache) == len(jobs), timeout=15000)
+    qtbot.waitUntil(lambda: len(contours._cache) == len(SURFACES), timeout=15000)
     for name in ("rosenbrock", "himmelblau"):
         window.ctrl.set_surface(name)
         wait_idle(qtbot, window)
     window.ctrl.set_expression("w1^2 + 3*w2^2")
     qtbot.waitUntil(lambda: window.ctrl.surface.expression == "w1^2 + 3*w2^2", timeout=15000)
     wait_idle(qtbot, window)
-    assert len(where) == len(jobs) + 1  # the start-up prefetch, then the typed formula
+    assert len(where) == len(SURFACES) + 1  # every built-in, then the expression
     assert threading.main_thread().name not in where
     assert window.contour.contours is contours.contours_for(window.ctrl.surface)

@@ -74,8 +74,6 @@ MIN_FRAME_RATE = 10
 DELIVERY_MS = 40
 PREFETCH_DELAY_MS = 1000  # after start-up, the worker computes every built-in's contours,
 PREFETCH_INTERVAL_MS = 100  # one every this long
-WARM_UP = "(sympy)"  # a prefetch job: load sympy and compile DEFAULT_FORMULA
-DEFAULT_FORMULA = "w1^2 + w2^2"  # the formula offered when no other is at hand
 
 
 class SurfaceBuilder(QObject):
@@ -104,17 +102,11 @@ class SurfaceBuilder(QObject):
 
     @Slot(str)
     def prefetch(self, name: str) -> None:
-        """Compute the contours of built-in surface ``name`` ahead of the user's switching;
-        for WARM_UP, load sympy and compile the default formula (the first formula typed
-        otherwise waits for them, and the window with it: they hold the GIL ~0.5 s)."""
+        """Compute the contours of built-in surface ``name`` ahead of the user's switching."""
         if QThread.currentThread().isInterruptionRequested():
             return
         try:
-            if name == WARM_UP:
-                contours_for(surface_for(RunConfig(CUSTOM, (0.0, 0.0), 0,
-                                                   expression=DEFAULT_FORMULA)))
-            else:
-                contours_for(SURFACES[name])
+            contours_for(SURFACES[name])
         except Exception:  # noqa: BLE001 - the window computes (and reports) it itself
             pass
 
@@ -167,7 +159,7 @@ class PlaygroundController(QObject):
         self._builder.built.connect(self._on_surface_built)
         self._prefetchRequested.connect(self._builder.prefetch)
         # one surface at a time, so the worker never keeps the GIL from the window for long
-        self._to_prefetch = [WARM_UP, *SURFACES]
+        self._to_prefetch = list(SURFACES)
         self._prefetch = QTimer(self)
         self._prefetch.setInterval(PREFETCH_INTERVAL_MS)
         self._prefetch.timeout.connect(self._prefetch_next)
@@ -266,7 +258,7 @@ class PlaygroundController(QObject):
             if self._config.surface == CUSTOM:
                 return
             cfg, current = self._config, self._surface
-            text = cfg.expression.strip() or current.expression or DEFAULT_FORMULA
+            text = cfg.expression.strip() or current.expression or "w1^2 + w2^2"
             view = cfg.view if cfg.expression.strip() and cfg.view else tuple(current.view)
             self.set_expression(text, view)
             return
