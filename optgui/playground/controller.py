@@ -477,7 +477,7 @@ class PlaygroundController(QObject):
         if self._step >= self.max_step:
             self.set_step(0)
         self._frame_budget = 0.0
-        self._last_tick = 0.0
+        self._last_tick, self._last_cpu = time.monotonic(), time.thread_time()
         self._player.start()
         self.playingChanged.emit(True)
 
@@ -520,12 +520,12 @@ class PlaygroundController(QObject):
 
     def _tick(self) -> None:
         # advance by the time that really passed, so slow frames do not slow the animation
+        # (since the previous frame, or since Play); then space the next frame by its cost
         now, cpu = time.monotonic(), time.thread_time()
-        elapsed = min(now - self._last_tick, 0.25) if self._last_tick else 0.0
-        if self._last_tick:
-            self._pace(cpu - self._last_cpu)
+        elapsed = min(now - self._last_tick, 0.25)
+        self._pace(cpu - self._last_cpu)
         self._last_tick, self._last_cpu = now, cpu
-        self._frame_budget += self._speed * max(elapsed, self._player.interval() / 1000.0)
+        self._frame_budget += self._speed * elapsed
         advance = int(self._frame_budget)
         if advance <= 0:
             return
