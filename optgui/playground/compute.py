@@ -105,10 +105,11 @@ def _freeze_columns(packed: tuple) -> None:
 class Unpacked(Sequence):
     """The sequence :func:`pack` was given, rebuilt one element at a time when it is read.
 
-    Rebuilding 10,000 optimizer states in a Python loop as a result arrives kept the GIL from
-    the GUI thread for about 60 ms per run; the window reads a handful of states (the
-    inspector's step, the overlays' arrows), so each is built when asked for. Read-only: the
-    columns are frozen, and every element is a fresh object over views of them."""
+    Rebuilding 10,000 optimizer states in a Python loop as each result arrived competed with
+    the GUI thread for the GIL (the window stalled 40-70 ms with 1-4 ms of its own work);
+    the window reads a handful of states (the inspector's step, the overlays' arrows), so
+    each is built when asked for. Read-only: the columns are frozen, and every element is a
+    fresh object over views of them."""
 
     __slots__ = ("_packed", "_n")
 
