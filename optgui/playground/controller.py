@@ -45,6 +45,7 @@ from PySide6.QtGui import QUndoStack
 from engine import SURFACES, RunSpec, Surface, Trajectory
 from engine.document import Document, Edit
 from engine.trajectory import MAX_RUNS
+from optgui.playground.compute import is_large
 from optgui.playground.config import (
     CUSTOM,
     DATA_SURFACE,
@@ -68,9 +69,10 @@ MAX_FRAME_RATE = 60
 # animation's speed does not change: each frame advances by the time that really passed.
 MAX_FRAME_SHARE = 0.5
 MIN_FRAME_RATE = 10
-# Results that arrive within this long of each other are drawn together, and drawing waits
-# for a timer: Qt serves timers once the queue of posted events is empty, so the window
-# handles what is already waiting (input, a repaint) before it redraws for new results.
+# Results of a large request (computed run by run in the child process) that arrive within
+# this long of each other are drawn together; drawing always waits for a timer: Qt serves
+# timers once the queue of posted events is empty, so the window handles what is already
+# waiting (input, a repaint) before it redraws for new results.
 DELIVERY_MS = 40
 PREFETCH_DELAY_MS = 1000  # after start-up, the worker computes every built-in's contours,
 PREFETCH_INTERVAL_MS = 100  # one every this long
@@ -582,8 +584,9 @@ class PlaygroundController(QObject):
 
     def _on_results(self, results: tuple[RunResult, ...]) -> None:
         self._arrived.extend(results)
-        if not self._delivery.isActive():
-            self._delivery.start()
+        if not self._delivery.isActive():  # a small request arrives all at once: no wait
+            large = is_large(len(self._config.runs), self._config.steps)
+            self._delivery.start(DELIVERY_MS if large else 0)
 
     def _deliver(self) -> None:
         """Take in every result that arrived since the last delivery: one redraw for all."""
