@@ -83,3 +83,24 @@ def toy_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("toy")
     write_dataset(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def toy(toy_dir):
+    """The toy data set loaded as the lab loads data (only from ``toy_dir``)."""
+    from engine import data as D
+
+    return D.load_fashion_mnist(toy_dir, app_dir=toy_dir / "no-app", system_dirs=(),
+                                torchvision_roots=())
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module's tests (``pytest.mark.usefixtures``): the 2-core
+    machine stays free for the other work, and timings do not depend on thread scheduling."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -18,13 +18,7 @@ from engine.training.landscape import (  # noqa: E402
 )
 from engine.training.sharpness import eps_sharpness, lambda_max  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_net(seed=0, act=torch.nn.Sigmoid):

@@ -18,7 +18,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine import data as D
 from engine.process import JobEnded, Train, launch
 from engine.training import (
     EpochResult,
@@ -35,19 +34,7 @@ from engine.training import landscape as ls
 from engine.training import sharpness as sh
 from engine.training.data import noisy_labels
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def toy(toy_dir):
-    return D.load_fashion_mnist(toy_dir, app_dir=toy_dir / "no-app", system_dirs=(),
-                                torchvision_roots=())
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**kw) -> TrainConfig:

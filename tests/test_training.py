@@ -40,18 +40,7 @@ COURSE_LABELS = ("sgd(lr=0.01)", "sgd(lr=0.01,momentum=0.9)", "rmsprop(lr=0.01)"
 DIVERGING = "sgd(lr=1,noise=1000000)"  # weights ~1e6 per step: a ReLU net overflows to NaN
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def toy(toy_dir):
-    return D.load_fashion_mnist(toy_dir, app_dir=toy_dir / "no-app", system_dirs=(),
-                                torchvision_roots=())
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**kw) -> TrainConfig:
