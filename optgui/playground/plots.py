@@ -113,7 +113,6 @@ class _PathItems:
     to feed and paint on every animation frame."""
 
     line: pg.PlotDataItem
-    color: str = ""
     brush: QBrush | None = None  # the head's fill
     style: tuple = ()  # (colour, emphasis, z) the item was last styled with
     traj: Trajectory | None = None  # the trajectory the item was last fed
@@ -382,7 +381,6 @@ class ContourPlot(_PlotWidget):
                 items.line.setSymbolBrush(pg.mkBrush(entry.color))
                 items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
                 items.brush = pg.mkBrush(entry.color)
-                items.color = entry.color
                 if emphasis:
                     self.selected_shadow.setZValue(items.line.zValue() - 1)
             if items.line.isVisible() != visible:
