@@ -281,14 +281,7 @@ def _picture_job(args) -> PictureJob:
         for option, value in (("--fps", args.fps), ("--every", args.every)):
             if value is not None:
                 raise CliError(f"{option} needs an animation to write (--gif, --mp4 or --frames)")
-    size = (1280, 720)
-    if args.size is not None:
-        from optgui.playground.figure import parse_size
-
-        try:
-            size = parse_size(args.size)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+    size = _size(args.size, (1280, 720))
     fps = 8.0
     if args.fps is not None:
         from engine.animation import check_fps
@@ -321,6 +314,18 @@ def _picture_job(args) -> PictureJob:
         if path and not path.lower().endswith(f".{fmt}"):
             raise CliError(f"--{fmt}: the file name must end in .{fmt}, got {path!r}")
     return PictureJob(size, fps, overlays)
+
+
+def _size(text: str | None, default: tuple[int, int]) -> tuple[int, int]:
+    """--size W×H as (width, height), or ``default`` when not given (CliError if bad)."""
+    if text is None:
+        return default
+    from optgui.playground.figure import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _check_folder_target(path: str, option: str) -> None:

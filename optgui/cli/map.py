@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 
-from optgui.cli import CliError, _parse_point, check_outputs
+from optgui.cli import CliError, _parse_point, _size, check_outputs
 
 DESCRIPTION = """\
 Compute a basin map (one run per start on a grid over the view: which minimum each start
@@ -115,14 +115,7 @@ def run_map(args) -> int:
     from engine.maps import compute_map, describe, map_csv
 
     req = map_request(args)
-    size = (900, 700)
-    if args.size is not None:
-        from optgui.playground.figure import parse_size
-
-        try:
-            size = parse_size(args.size)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+    size = _size(args.size, (900, 700))
     if args.png and not args.png.lower().endswith(".png"):
         raise CliError(f"--png: the file name must end in .png, got {args.png!r}")
     check_outputs([(args.csv, "--csv"), (args.png, "--png")])
