@@ -60,6 +60,21 @@ def test_a_new_result_renames_its_legend_entry_in_place(window, qtbot):
     assert window.contour._paths[rid].traj is window.ctrl.trajectory(rid)
 
 
+def test_a_run_that_arrives_or_goes_keeps_the_other_legend_rows(window, qtbot):
+    """Runs arrive one by one: each arrival adds its row and keeps the others (emptying the
+    legend and filling it again closed every row's widgets, 2-3 ms each, per arrival)."""
+    legend = window.contour.legend
+    before = {id(label): label.text for _, label in legend.items}
+    recompute(window, qtbot, lambda: window.ctrl.add_run(parse_spec("adam(lr=0.3)")))
+    texts = [label.text for _, label in legend.items]
+    assert texts[-1] == "adam(lr=0.3)" and len(texts) == len(before) + 1
+    assert {id(label): label.text for _, label in legend.items[:-1]} == before
+    kept = [label for _, label in legend.items if label.text != texts[0]]
+    window.ctrl.remove_run(run_id(window, "gd"))
+    assert [id(label) for _, label in legend.items] == [id(label) for label in kept]
+    assert legend.row_keys == tuple(r.run_id for r in window.ctrl.config.runs)
+
+
 def test_unchanged_runs_are_not_fed_again(window, qtbot):
     calls = []
     for rid, items in window.contour._paths.items():
@@ -406,6 +421,22 @@ def test_the_overlay_legend_takes_the_emptiest_corner(window, qtbot):
     window.contour.grab()
     start = vb.mapViewToScene(QPointF(-5.0, -2.0))
     assert not overlays.legend.sceneBoundingRect().contains(start)
+
+
+def test_the_overlay_legend_hides_but_keeps_its_rows_while_the_runs_recompute(window, qtbot):
+    """A new surface drops every result: the overlay legend hides until they are back, and
+    shows the same rows again instead of closing and remaking them."""
+    overlays = window.overlays
+    overlays.set_enabled("gradient", True)
+    window.ctrl.set_step(3)
+    qtbot.waitUntil(overlays.legend.isVisible)
+    rows = [(id(sample), id(label), label.text) for sample, label in overlays.legend.items]
+    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+        window.ctrl.set_surface("rosenbrock")
+        assert not overlays.legend.isVisible()
+    qtbot.waitUntil(overlays.legend.isVisible)
+    after = [(id(s), id(lab), lab.text) for s, lab in overlays.legend.items]
+    assert after[0] == rows[0] and after[0][2].endswith("gradient step")
 
 
 # ------------------------------------------------------------------ contours off the GUI thread

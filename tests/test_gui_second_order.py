@@ -89,12 +89,14 @@ def test_learning_rate_strip_shows_schedules_and_clipping(window, qtbot):
     load_race(window, qtbot)
     strip = window.lr_strip
     assert not strip.isVisible()  # no run schedules or clips
+    assert strip._items == {}  # and no plot items are made for them
     adam = run_id(window, "adam")
     window.ctrl.set_run_spec(adam, parse_spec("adam(lr=0.05,schedule=cosine,clip_norm=5)"))
     wait_idle(qtbot, window)
     qtbot.waitUntil(strip.isVisible, timeout=5000)
     traj = window.ctrl.trajectory(adam)
     curve, marks = strip._items[adam]
+    assert list(strip._items) == [adam]
     _, y = curve.getData()
     np.testing.assert_allclose(y, traj.lrs[1:])
     assert len(marks.data) == int(traj.clipped.sum()) > 0

@@ -76,8 +76,11 @@ class LrStrip(_PlotWidget):
         self.shown_runs = {}
         for entry in config.runs:
             traj = trajectories.get(entry.run_id)
+            show = bool(entry.enabled and traj is not None and wants_strip(traj))
             items = self._items.get(entry.run_id)
             if items is None:
+                if not show:
+                    continue  # made for the first run that schedules or clips: most never do
                 curve = pg.PlotDataItem(stepMode="right", connect="finite")
                 marks = pg.ScatterPlotItem(symbol="t", size=9, brush=pg.mkBrush(CLIP_COLOR),
                                            pen=pg.mkPen("#000000", width=1))
@@ -86,7 +89,6 @@ class LrStrip(_PlotWidget):
                     self._plot.addItem(item)
                 items = self._items[entry.run_id] = (curve, marks)
             curve, marks = items
-            show = bool(entry.enabled and traj is not None and wants_strip(traj))
             curve.setVisible(show)
             marks.setVisible(show)
             if not show:

@@ -33,6 +33,7 @@ from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
 
 from engine import RunSpec, Trajectory
 from engine.optimizers import velocity
+from optgui.playground.plots import Legend
 
 MAX_FRACTION = 0.6  # longest drawn vector, as a fraction of the surface view's larger side
 Z_OVERLAY = 400  # above every path (paths use 10 … ~150)
@@ -272,7 +273,7 @@ class StepOverlays(QObject):
                                            fill=pg.mkBrush(16, 16, 22, 200))
         self.perturbed_label.setZValue(Z_OVERLAY + 11)
         plot.addItem(self.perturbed_label, ignoreBounds=True)
-        self.legend = pg.LegendItem(
+        self.legend = Legend(
             offset=(8, -8), labelTextColor="#eeeeee", labelTextSize="8.5pt",
             brush=pg.mkBrush(20, 20, 28, 210), pen=pg.mkPen(255, 255, 255, 60),
             verSpacing=-6,
@@ -412,13 +413,14 @@ class StepOverlays(QObject):
 
     def _update_legend(self) -> None:
         keys = tuple(key for key in SEGMENTS if key in self.segments)
-        if keys == self._legend_keys:
+        # No overlay (a surface switch, runs not yet computed): hide the legend but keep
+        # its rows. Emptying a LegendItem closes each row's widgets, 20-30 ms of the
+        # GUI thread, and the same rows come back with the next result.
+        self.legend.setVisible(bool(keys))
+        if not keys or keys == self._legend_keys:
             return
         self._legend_keys = keys
-        self.legend.clear()
-        for key in keys:
-            self.legend.addItem(self.arrows[key].line, LEGEND[key])
-        self.legend.setVisible(bool(keys))
+        self.legend.set_rows([(key, self.arrows[key].line, LEGEND[key]) for key in keys])
 
 
 def make_overlay_actions(parent, overlays: StepOverlays, settings=None) -> list[QAction]:

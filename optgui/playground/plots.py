@@ -140,7 +140,55 @@ class _Hatching(QGraphicsRectItem):
         painter.drawRect(self.rect())
 
 
-class _RowLegend(pg.LegendItem):
+class Legend(pg.LegendItem):
+    """pyqtgraph's legend, with rows that are kept while they stay (:meth:`set_rows`)."""
+
+    row_keys: tuple = ()  # one key per row of self.items (set_rows)
+
+    def set_rows(self, rows) -> None:
+        """Show ``rows`` — (key, sample item, text) — in this order. A row whose key was
+        shown before is kept and relabelled; only new rows are made and only rows that go
+        are closed. (Emptying a LegendItem and filling it again closes and remakes every
+        row's widgets, 2-3 ms per row in the GUI thread, each time one more run arrives.)"""
+        if len(self.row_keys) != len(self.items):  # rows added with addItem: start over
+            self.clear()
+            self.row_keys = ()
+        old = dict(zip(self.row_keys, self.items, strict=True))
+        for i in range(self.layout.count() - 1, -1, -1):
+            self.layout.removeAt(i)
+        items = []
+        for key, item, text in rows:
+            row = old.pop(key, None)
+            if row is not None and row[0].item is not item:
+                self._close_row(row)
+                row = None
+            if row is None:
+                sample = self.sampleType(item)
+                sample.sigClicked.connect(self.sigSampleClicked)
+                label = pg.LabelItem(text, color=self.opts["labelTextColor"], justify="left",
+                                     size=self.opts["labelTextSize"])
+                row = (sample, label)
+            elif row[1].text != text:
+                row[1].setText(text)
+            items.append(row)
+        for row in old.values():
+            self._close_row(row)
+        self.items = items
+        self.row_keys = tuple(key for key, _, _ in rows)
+        self.rowCount = math.ceil(len(items) / max(1, self.columnCount))
+        for sample, label in items:
+            self._addItemToLayout(sample, label)
+        self.updateSize()
+
+    @staticmethod
+    def _close_row(row) -> None:
+        for widget in row:
+            widget.close()
+            if widget.scene() is not None:  # PySide leaves closed items in the scene
+                widget.scene().removeItem(widget)
+
+
+class _RowLegend(Legend):
     """A legend laid out by the plot's layout (below the view) instead of floating over it:
     its size becomes the layout's size hint, and it uses as many columns as fit."""
 
@@ -274,6 +322,7 @@ class ContourPlot(_PlotWidget):
 
         self._legend_keys: tuple = ()
         self._legend_fitted: tuple = ()
+        self._more_sample = pg.PlotDataItem(pen=None)  # the "… and N more" row's sample
         self._paths: dict[int, _PathItems] = {}
         self._trajs: dict[int, Trajectory] = {}
         self._selected: int | None = None
@@ -400,15 +449,13 @@ class ContourPlot(_PlotWidget):
         ]
         shown = entries[:MAX_LEGEND_ENTRIES]
         keys = tuple(rid for rid, _ in shown) + (len(entries),)
-        if keys != self._legend_keys:  # other runs or order: rebuild (rare)
+        if keys != self._legend_keys:  # other runs, or their order: new rows
             self._legend_keys = keys
-            self.legend.clear()
-            for rid, text in shown:
-                self.legend.addItem(self._paths[rid].line, text)
+            rows = [(rid, self._paths[rid].line, text) for rid, text in shown]
             if len(entries) > len(shown):
-                more = pg.PlotDataItem(pen=None)
-                self.legend.addItem(more, f"… and {len(entries) - len(shown)} more "
-                                          "(see the Optimizers list)")
+                rows.append(("more", self._more_sample, f"… and {len(entries) - len(shown)} "
+                                                        "more (see the Optimizers list)"))
+            self.legend.set_rows(rows)
         renamed = False
         for (_, label), (_, text) in zip(self.legend.items, shown, strict=False):
             if label.text != text:
