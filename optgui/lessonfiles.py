@@ -262,6 +262,7 @@ class LessonFiles(QObject):
 
     def _view_box(self):
         """The contour plot's visible box, or None when it shows the whole surface."""
+        self.w.contour.flush()  # a surface switched to just now is drawn in the next pass
         contours = self.w.contour.contours
         (x0, x1), (y0, y1) = self.w.contour.getViewBox().viewRange()
         box = (float(x0), float(x1), float(y0), float(y1))
@@ -308,6 +309,7 @@ class LessonFiles(QObject):
         if lesson.lab is not None:
             self._apply_lab(lesson.lab)
         ctrl.set_step(lesson.step)
+        w.contour.flush()  # the lesson's surface, drawn now: its view box goes on it
         if lesson.view is None:
             w.contour.reset_view()
         else:

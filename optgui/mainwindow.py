@@ -415,9 +415,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ view updates
     def _redraw_all(self, *_):
         self._show_readout()
-        cfg = self.ctrl.config
-        self.contour.set_surface(self.ctrl.surface)
-        self.contour.set_start(cfg.start)
+        self.contour.show_surface_soon(self.ctrl.surface, self.ctrl.config.start)
         self._redraw_runs()
 
     def _redraw_runs(self, *_):

@@ -290,6 +290,7 @@ def test_undefined_regions_are_hatched_not_coloured(window, qtbot):
     image = contour.image.image
     left = image[:, : image.shape[1] // 3]  # w1 < −1.7: log(w1) undefined
     assert np.isnan(left).all()  # drawn transparent over the hatching, not as the top colour
+    contour.grab()  # paint it now
     rendered = contour.image.qimage
     assert rendered.pixelColor(2, rendered.height() // 2).alpha() == 0
     assert rendered.pixelColor(rendered.width() - 3, rendered.height() // 2).alpha() == 255
@@ -482,3 +483,37 @@ def test_switching_surfaces_computes_no_contours_in_the_window(window, qtbot, mo
     assert len(where) == len(SURFACES) + 1  # every built-in, then the expression
     assert threading.main_thread().name not in where
     assert window.contour.contours is contours.contours_for(window.ctrl.surface)
+
+
+# ------------------------------------------------------------------ a surface switch in two passes
+
+
+def test_a_new_surface_is_drawn_after_what_was_already_waiting(window, qtbot):
+    """Switching the surface updates every view at once. The contour draws the new surface
+    (and paints it) in a later pass of the event loop, so a timer, a key or a click already
+    waiting is served first instead of after all of it."""
+    from PySide6.QtCore import QTimer
+
+    served = []
+    QTimer.singleShot(0, lambda: served.append(window.contour.contours))
+    old = window.contour.contours
+    window.ctrl.set_surface("rosenbrock")
+    qtbot.waitUntil(lambda: window.contour.contours is not old)
+    assert served == [old]
+    (x0, x1), (y0, y1) = window.contour.getPlotItem().vb.viewRange()
+    assert (x0, x1, y0, y1) == pytest.approx(tuple(window.ctrl.surface.view))
+    assert tuple(window.contour.start_marker.getData()[0]) == (window.ctrl.config.start[0],)
+
+
+def test_whatever_reads_the_contour_right_after_a_switch_sees_the_new_surface(window, qtbot):
+    """An export or a saved lesson right after a switch, in the same pass: the new surface."""
+    from optgui.playground.exporting import window_scene
+
+    window.ctrl.set_surface("himmelblau")
+    scene = window_scene(window)
+    assert scene.view == pytest.approx(tuple(window.ctrl.surface.view))
+    assert window.lessons.current_lesson().view is None  # the whole surface, not a zoom
+    window.ctrl.set_surface("rosenbrock")
+    image = window.contour.render_image(400)
+    assert window.contour.contours.xs[0] == pytest.approx(window.ctrl.surface.view[0])
+    assert not image.isNull()

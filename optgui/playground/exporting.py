@@ -41,6 +41,7 @@ def window_scene(window) -> FigureScene:
     errors = {r.run_id: ctrl.error(r.run_id) for r in cfg.runs if ctrl.error(r.run_id)}
     overlays = getattr(window, "overlays", None)
     enabled = dict(overlays.enabled) if overlays is not None else {}
+    window.contour.flush()  # a surface switched to just now: its view, not the last one's
     (x0, x1), (y0, y1) = window.contour.getPlotItem().vb.viewRange()
     setup = getattr(ctrl, "setup", None)  # the lesson document: its title heads the figure
     return FigureScene(
