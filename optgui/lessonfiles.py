@@ -91,15 +91,18 @@ class NotesPanel(QWidget):
         self.stack.addWidget(editor)
         layout.addWidget(self.stack, 1)
         ctrl.documentChanged.connect(self.refresh)
+        self._shown_notes: str | None = None
         self.refresh()
 
     def refresh(self) -> None:
         setup = self.ctrl.setup
         self.title.setText(setup.title or "Untitled lesson")
-        if setup.notes.strip():
-            self.view.setMarkdown(setup.notes)
-        else:
-            self.view.setHtml(NO_NOTES)
+        if setup.notes != self._shown_notes:  # every edit changes the document, rarely the notes
+            self._shown_notes = setup.notes
+            if setup.notes.strip():
+                self.view.setMarkdown(setup.notes)
+            else:
+                self.view.setHtml(NO_NOTES)
         if self.edit_button.isChecked():
             if self.title_edit.text() != setup.title:
                 self.title_edit.setText(setup.title)

@@ -517,3 +517,25 @@ def test_whatever_reads_the_contour_right_after_a_switch_sees_the_new_surface(wi
     image = window.contour.render_image(400)
     assert window.contour.contours.xs[0] == pytest.approx(window.ctrl.surface.view[0])
     assert not image.isNull()
+
+
+def test_the_first_formula_loads_sympy_without_a_full_garbage_collection():
+    """sympy's import makes ~100,000 lasting objects: imported plainly, they set off a full
+    collection while the worker holds the GIL (20-25 ms of frozen window)."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import gc, sys
+        from optgui.playground.controller import load_sympy
+        assert "sympy" not in sys.modules
+        full, frozen = [], gc.get_freeze_count()
+        gc.callbacks.append(lambda phase, info: phase == "stop" and full.append(info["generation"]))
+        load_sympy()
+        assert "sympy" in sys.modules and gc.isenabled()
+        print(full.count(2), gc.get_freeze_count() - frozen)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    full, frozen = int(out[0]), int(out[1])
+    assert full == 0 and frozen > 50_000

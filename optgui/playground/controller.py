@@ -34,6 +34,8 @@ to about a second), so typing never freezes the window.
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from dataclasses import replace
 from types import MappingProxyType
@@ -78,6 +80,23 @@ PREFETCH_DELAY_MS = 1000  # after start-up, the worker computes every built-in's
 PREFETCH_INTERVAL_MS = 100  # one every this long
 
 
+def load_sympy() -> None:
+    """Import sympy (for the first formula) without a garbage collection in the middle.
+
+    The import makes a few hundred thousand objects that live as long as the app; they set
+    off a full collection, 20-25 ms in which this (worker) thread holds the GIL and the
+    window waits. Collections are paused during the import, and its objects are then moved
+    out of the collector's sight, as those of start-up are (optgui.app)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import engine.surfaces.expression  # noqa: F401 - imports sympy
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+
+
 class SurfaceBuilder(QObject):
     """Compiles custom expressions off the GUI thread (it lives in the worker's thread).
 
@@ -90,6 +109,8 @@ class SurfaceBuilder(QObject):
     @Slot(object)
     def build(self, job) -> None:
         generation, text, view = job
+        if "sympy" not in sys.modules:
+            load_sympy()
         try:
             config = RunConfig(CUSTOM, (0.0, 0.0), 0, expression=text, view=view)
             surface = surface_for(config)
