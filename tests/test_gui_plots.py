@@ -163,6 +163,25 @@ def test_log_scale_with_losses_below_zero_plots_f_minus_min_f(window, qtbot):
     assert loss_axis(window).labelString().find("min f") < 0
 
 
+def test_the_loss_title_stays_while_every_run_recomputes(window, qtbot):
+    """A new surface drops every result for a moment: the loss plot keeps its title line
+    until the new results say otherwise, instead of losing it (and its height) and getting
+    it back, laid out and painted twice."""
+    window.log_check.setChecked(True)
+    recompute(window, qtbot, lambda: window.ctrl.set_surface("saddle"))
+    loss = window.loss
+    title = loss.getPlotItem().titleLabel
+    note, height = loss.note, loss.getPlotItem().vb.height()
+    assert "≤ 0" in note and title.isVisible()
+    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+        window.ctrl.set_surface("sharp_flat")  # f ≥ 0 everywhere: no shift once computed
+        assert not window.ctrl.trajectories
+        assert loss.note == note and title.isVisible()
+        assert loss.getPlotItem().vb.height() == height
+    lows = [float(t.losses.min()) for t in window.ctrl.trajectories.values()]
+    assert (loss.shift is None) == (min(lows) > 0)
+
+
 def test_log_tick_labels_fit_and_never_pile_up(window, qtbot):
     from optgui.playground.presets import GD_SGD_MINIBATCH
 

@@ -738,6 +738,7 @@ class LossPlot(_PlotWidget):
         self._step = 0
         self._steps = 0
         self.shift: float | None = None  # min f subtracted on a log scale with f ≤ 0
+        self._waiting = False  # every shown run is being recomputed (update_runs)
         self.note = ""  # what the title says about the shift ("" when none)
         self._floor = 1.0  # where a shifted loss of 0 is drawn (a tenth of the smallest > 0)
         self._buckets = self.buckets()
@@ -795,6 +796,10 @@ class LossPlot(_PlotWidget):
                 items.curve.setVisible(visible)
             if visible:
                 self._trajs[entry.run_id] = traj
+        # every shown run recomputing (a new surface, start or steps): keep the title line
+        # until their results say otherwise, instead of the plot losing it and getting it
+        # back, laid out and painted twice, a second later
+        self._waiting = not self._trajs and any(r.enabled for r in config.runs)
         if config.steps != self._steps:
             self._steps = config.steps
             self._fit_x()
@@ -815,7 +820,9 @@ class LossPlot(_PlotWidget):
     def _refresh_curves(self) -> None:
         lows = [float(t.losses.min()) for t in self._trajs.values() if len(t.losses)]
         shift = min(lows) if self._log and lows and min(lows) <= 0 else None
-        if shift is not None:
+        if self._waiting and self._log:
+            shift = self.shift
+        if shift is not None and lows:
             positive = [t.losses[t.losses > shift] - shift for t in self._trajs.values()]
             smallest = min((float(p.min()) for p in positive if p.size), default=1.0)
             self._floor = max(smallest / 10.0, 1e-300)  # log10 of denormals is not drawn
