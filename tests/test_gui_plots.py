@@ -180,6 +180,11 @@ def test_the_loss_title_stays_while_every_run_recomputes(window, qtbot):
         assert loss.getPlotItem().vb.height() == height
     lows = [float(t.losses.min()) for t in window.ctrl.trajectories.values()]
     assert (loss.shift is None) == (min(lows) > 0)
+    recompute(window, qtbot, lambda: window.ctrl.set_surface("saddle"))
+    assert "≤ 0" in loss.note
+    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+        window.ctrl.set_start(1e300, 1e300)  # f overflows: every run fails
+    assert not window.ctrl.trajectories and not loss.note  # nothing shown, nothing claimed
 
 
 def test_log_tick_labels_fit_and_never_pile_up(window, qtbot):

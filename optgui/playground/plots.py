@@ -765,8 +765,10 @@ class LossPlot(_PlotWidget):
         return self._log
 
     def update_runs(
-        self, config: RunConfig, trajectories: Mapping[int, Trajectory], selected=None
+        self, config: RunConfig, trajectories: Mapping[int, Trajectory], selected=None,
+        computing: bool = False,
     ) -> None:
+        """Sync the curves with the runs; ``computing``: results are still to arrive."""
         ids = {r.run_id for r in config.runs}
         for rid in list(self._curves):
             if rid not in ids:
@@ -796,10 +798,10 @@ class LossPlot(_PlotWidget):
                 items.curve.setVisible(visible)
             if visible:
                 self._trajs[entry.run_id] = traj
-        # every shown run recomputing (a new surface, start or steps): keep the title line
-        # until their results say otherwise, instead of the plot losing it and getting it
-        # back, laid out and painted twice, a second later
-        self._waiting = not self._trajs and any(r.enabled for r in config.runs)
+        # every shown run recomputing (a new surface): keep the title line until their
+        # results say otherwise, instead of the plot losing it and getting it back, laid
+        # out and painted twice, a moment later
+        self._waiting = computing and not self._trajs
         if config.steps != self._steps:
             self._steps = config.steps
             self._fit_x()
