@@ -98,6 +98,28 @@ def xcb_problem(plugin: Path | None = None) -> str | None:
     return None
 
 
+_collector = None
+
+
+def collect_in_gui_thread() -> None:
+    """From now on, collect garbage only in the GUI thread, on a timer.
+
+    Python collects cycles in whichever thread happens to allocate. A collection in the
+    trajectory worker can free a wrapper of a Qt widget left over from a closed window. The
+    worker then destroys that widget while the GUI thread deletes another one, and the two
+    threads deadlock on Qt's and the GIL's locks. This happened in a test run
+    (test_without_a_child_process_large_requests_are_computed_in_the_thread): the worker
+    was in gc_collect_main → QObject::~QObject, the GUI thread in QBasicMutex::lockInternal.
+    pyqtgraph's GarbageCollector turns automatic collection off and collects, by the same
+    thresholds, from a 1 s timer in the thread that creates it. Call this from the GUI
+    thread; calling it again does nothing."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
+
+
 def freeze_startup_objects() -> None:
     """Move the objects made while starting (modules, Qt wrappers, the widgets: ~100,000)
     out of the garbage collector's sight. A full collection otherwise walks all of them, a

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from engine.export import atomic_write
 from engine.presets import COURSE
 from optgui import __version__
+from optgui.app import collect_in_gui_thread
 from optgui.playground.config import RunConfig
 from optgui.playground.controller import PlaygroundController, defined_at
 from optgui.playground.panel import ControlPanel
@@ -60,6 +61,7 @@ def settings_enabled() -> bool:
 class MainWindow(QMainWindow):
     def __init__(self, config: RunConfig | None = None, use_settings: bool | None = None):
         super().__init__()
+        collect_in_gui_thread()  # before the worker thread starts
         self.setWindowTitle("optgui")
         self.setWindowIcon(icon("optgui"))
         self._use_settings = settings_enabled() if use_settings is None else use_settings

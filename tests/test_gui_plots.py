@@ -418,6 +418,33 @@ def test_without_a_child_process_large_requests_are_computed_in_the_thread(windo
     assert all(t.steps > 30 for t in ctrl.trajectories.values())
 
 
+def test_garbage_is_collected_only_in_the_gui_thread(window, qtbot, monkeypatch):
+    """A collection in the worker thread can destroy a leftover Qt widget there and
+    deadlock with the GUI thread (it did, in the test above): while the worker computes in
+    the thread and makes garbage, every collection happens in the GUI thread."""
+    import gc
+    import threading
+
+    from optgui.playground import compute
+
+    monkeypatch.setattr(compute.ComputeProcess, "_ensure",
+                        lambda self: (_ for _ in ()).throw(RuntimeError("no processes")))
+    threads = []
+
+    def seen(phase, info):
+        if phase == "start":
+            threads.append(threading.current_thread() is threading.main_thread())
+
+    gc.callbacks.append(seen)
+    try:
+        recompute(window, qtbot, lambda: window.ctrl.set_steps(compute.PROCESS_THRESHOLD // 4),
+                  timeout=60000)
+        qtbot.waitUntil(lambda: bool(threads), timeout=5000)  # the timer collected once
+    finally:
+        gc.callbacks.remove(seen)
+    assert not gc.isenabled() and all(threads)
+
+
 def test_a_small_window_leaves_the_legend_out_instead_of_shrinking_the_contour(window, qtbot):
     from optgui.playground.plots import MIN_VIEW_HEIGHT
 
