@@ -83,10 +83,12 @@ PREFETCH_INTERVAL_MS = 100  # one every this long
 def load_sympy() -> None:
     """Import sympy (for the first formula) without a garbage collection in the middle.
 
-    The import makes about 100,000 objects that live as long as the app; they set off a
-    full collection, 20-25 ms in which this (worker) thread holds the GIL and the
-    window waits. Collections are paused during the import, and its objects are then moved
-    out of the collector's sight, as those of start-up are (optgui.app)."""
+    The import makes about 100,000 objects that live as long as the app. Imported plainly,
+    they set off a full collection: 20-25 ms in which this (worker) thread held the GIL and
+    the window waited (with the window's collector, optgui.app.collect_in_gui_thread,
+    automatic collection is off anyway). Collections are paused during the import, and its
+    objects are then moved out of the collector's sight, as those of start-up are, so no
+    later full collection walks them either."""
     enabled = gc.isenabled()
     gc.disable()
     try:

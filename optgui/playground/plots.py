@@ -175,38 +175,29 @@ class Legend(pg.LegendItem):
             self.clear()
             self.row_keys = ()
         old = dict(zip(self.row_keys, self.items, strict=True))
-        for i in range(self.layout.count() - 1, -1, -1):
-            self.layout.removeAt(i)
+        for key, item, _ in rows:  # a kept key with another sample item is a new row
+            if key in old and old[key][0].item is not item:
+                self._removeItemFromLayout(*old.pop(key))
+        kept = {key for key, _, _ in rows}
+        for key in [k for k in old if k not in kept]:
+            self._removeItemFromLayout(*old.pop(key))
         items = []
         for key, item, text in rows:
-            row = old.pop(key, None)
-            if row is not None and row[0].item is not item:
-                self._close_row(row)
-                row = None
+            row = old.get(key)
             if row is None:
-                sample = self.sampleType(item)
-                sample.sigClicked.connect(self.sigSampleClicked)
-                label = pg.LabelItem(text, color=self.opts["labelTextColor"], justify="left",
-                                     size=self.opts["labelTextSize"])
-                row = (sample, label)
+                self.addItem(item, text)  # pyqtgraph makes the sample and the label
+                row = self.items.pop()
             elif row[1].text != text:
                 row[1].setText(text)
             items.append(row)
-        for row in old.values():
-            self._close_row(row)
+        for i in range(self.layout.count() - 1, -1, -1):  # lay the rows out in order
+            self.layout.removeAt(i)
         self.items = items
         self.row_keys = tuple(key for key, _, _ in rows)
         self.rowCount = math.ceil(len(items) / max(1, self.columnCount))
         for sample, label in items:
             self._addItemToLayout(sample, label)
         self.updateSize()
-
-    @staticmethod
-    def _close_row(row) -> None:
-        for widget in row:
-            widget.close()
-            if widget.scene() is not None:  # PySide leaves closed items in the scene
-                widget.scene().removeItem(widget)
 
 
 class _RowLegend(Legend):
