@@ -210,6 +210,38 @@ def test_out_of_range_spin_value_is_rejected(window):
     assert str(window.ctrl.config.run(rid).spec) == "momentum(lr=0.6,beta=0.5)"
 
 
+def test_a_selection_shows_a_kept_page_of_editors_and_builds_none(window, qtbot,
+                                                                   monkeypatch):
+    """Each rule's editors are built once, ahead for the setup's runs, and a selection only
+    switches pages and sets the values (rebuilding the form took ~20 ms per selection)."""
+    form = window.panel.form
+    with qtbot.waitSignal(window.ctrl.computed, timeout=5000):
+        window.ctrl.add_run(parse_spec("gd(lr=0.05)"))
+    keys = {(r.spec.name, r.spec.resolved().get("schedule")) for r in window.ctrl.config.runs}
+    qtbot.waitUntil(lambda: set(form._pages) >= keys)  # built ahead, one per pass
+    made = []
+    original = form._make_editor
+    monkeypatch.setattr(form, "_make_editor", lambda hyper: made.append(hyper) or
+                        original(hyper))
+    first, second = [r.run_id for r in window.ctrl.config.runs if r.spec.name == "gd"]
+    window.ctrl.select_run(first)
+    lr = form.editor("lr")
+    assert lr.value() == 0.4
+    window.ctrl.select_run(run_id(window, "adam"))
+    beta1 = form.editor("beta1")
+    assert beta1.isVisibleTo(form) and not lr.isVisibleTo(form)
+    # only the shown page's editors answer to their names
+    assert form.findChild(object, "hyper-beta1") is beta1
+    assert form.findChild(object, "hyper-lr") is form.editor("lr") is not lr
+    form.show_message("a message about adam")
+    window.ctrl.select_run(second)
+    assert form.editor("lr") is lr and lr.value() == 0.05  # the same page, this run's value
+    assert form.findChild(object, "hyper-beta1") is None
+    assert form.message.isHidden()  # the other run's message went with it
+    assert form.spec_edit.text() == "gd(lr=0.05)"
+    assert made == []
+
+
 def test_add_remove_enable_and_recolour_runs(window, qtbot, monkeypatch):
     runs = window.panel.run_list
     with qtbot.waitSignal(window.ctrl.computed, timeout=5000):

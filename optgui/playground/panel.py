@@ -561,8 +561,7 @@ class HyperForm(QGroupBox):
     def __init__(self, ctrl: PlaygroundController, parent=None) -> None:
         super().__init__("Selected run", parent)
         self.ctrl = ctrl
-        self._built_for: tuple | None = None
-        self._editors: dict[str, QWidget] = {}
+        self._shown_run: int | None = -1  # none yet: the first sync clears and builds
 
         outer = QVBoxLayout(self)
         self.title = QLabel()
@@ -583,11 +582,20 @@ class HyperForm(QGroupBox):
         self.convention = _hint(QLabel())
         outer.addWidget(self.convention)
 
-        self.form_host = QWidget()
-        self.form = QFormLayout(self.form_host)
-        self.form.setContentsMargins(0, 4, 0, 4)
-        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        outer.addWidget(self.form_host)
+        # one page of editors per (rule, schedule), built once and kept: selecting a run
+        # only switches pages and sets values (building a page is ~20 ms of widget
+        # creation; switching ~1 ms). Pages for the setup's runs are built ahead, one per
+        # event-loop pass, so the first selection of each is cheap too.
+        self.pages = QWidget()
+        self._pages_layout = QVBoxLayout(self.pages)
+        self._pages_layout.setContentsMargins(0, 0, 0, 0)
+        self._pages: dict[tuple, _FormPage] = {}
+        self._page: _FormPage | None = None
+        outer.addWidget(self.pages)
+        self._prebuild_timer = QTimer(self)
+        self._prebuild_timer.setSingleShot(True)
+        self._prebuild_timer.setInterval(0)
+        self._prebuild_timer.timeout.connect(self._prebuild_next)
 
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -610,6 +618,7 @@ class HyperForm(QGroupBox):
         outer.addWidget(self.message)
 
         ctrl.configChanged.connect(self.sync)
+        ctrl.configChanged.connect(self._prebuild_timer.start)
         ctrl.selectionChanged.connect(self.sync)
         self.sync()
 
@@ -618,19 +627,55 @@ class HyperForm(QGroupBox):
         rid = self.ctrl.selected_run
         return None if rid is None else self.ctrl.config.run(rid)
 
-    def _rebuild(self, entry: RunEntry | None) -> None:
-        while self.form.rowCount():
-            self.form.removeRow(0)
-        self._editors = {}
-        self.clear_message()
-        if entry is None:
-            self.title.setText("No run selected")
-            self.rule.clear()
-            self.convention.clear()
-            self.spec_edit.clear()
-            self.spec_edit.setEnabled(False)
+    @staticmethod
+    def _page_key(entry: RunEntry) -> tuple:
+        return entry.spec.name, entry.spec.resolved().get("schedule")
+
+    @property
+    def _editors(self) -> dict[str, QWidget]:
+        """The shown page's editors by hyperparameter name (empty with no run selected)."""
+        return {} if self._page is None else self._page.editors
+
+    def editor(self, name: str) -> QWidget | None:
+        """The selected run's editor for hyperparameter ``name``, if its form has one."""
+        return self._editors.get(name)
+
+    def _page_for(self, entry: RunEntry) -> _FormPage:
+        key = self._page_key(entry)
+        page = self._pages.get(key)
+        if page is None:
+            # built hidden, a page is laid out once when first shown (built visible, each
+            # new row re-laid out the rows before it: ~50 ms per selection for Adam)
+            page = _FormPage(self)
+            page.hide()
+            self._fill(page, entry)
+            self._pages_layout.addWidget(page)
+            self._pages[key] = page
+        return page
+
+    def _prebuild_next(self) -> None:
+        """Build the page of one run in the setup that has none yet, then come back in the
+        next event-loop pass for the next: a setup of 30 runs never blocks the window for
+        more than one page's worth."""
+        for entry in self.ctrl.config.runs:
+            if self._page_key(entry) not in self._pages:
+                self._page_for(entry)
+                self._prebuild_timer.start()
+                return
+
+    def _show_page(self, page: _FormPage | None) -> None:
+        if page is self._page:
             return
-        self.spec_edit.setEnabled(True)
+        if self._page is not None:
+            self._page.hide()
+            self._page.set_names(False)
+        self._page = page
+        if page is not None:
+            page.set_names(True)  # findChild(…, "hyper-lr") finds the shown editor only
+            page.show()
+
+    def _fill(self, page: _FormPage, entry: RunEntry) -> None:
+        form = page.form
         spec = entry.spec.spec
         own = {h.name for h in spec.hypers}
         values = entry.spec.resolved()
@@ -643,20 +688,19 @@ class HyperForm(QGroupBox):
                 continue
             if hyper.name not in own and not shared_header:
                 shared_header = True
-                self.form.addRow(_hint(QLabel("Stochastic gradients (any optimizer)")))
+                form.addRow(_hint(QLabel("Stochastic gradients (any optimizer)")))
             if hyper.name == "schedule" and not schedule_header:
                 schedule_header = True
-                self.form.addRow(_hint(QLabel("Learning-rate schedule and clipping "
-                                              "(torch.optim.lr_scheduler)")))
+                form.addRow(_hint(QLabel("Learning-rate schedule and clipping "
+                                         "(torch.optim.lr_scheduler)")))
             label = QLabel(f"{hyper.name} {hyper.symbol}".strip())
             tip = f"{hyper.help}\n{hyper.name} must be {hyper.range_text()}"
             if hyper.default is not None:
                 tip += f"; default {format_value(hyper.default)}"
             label.setToolTip(tip)
             editor.setToolTip(tip)
-            editor.setObjectName(f"hyper-{hyper.name}")
-            self.form.addRow(label, editor)
-            self._editors[hyper.name] = editor
+            form.addRow(label, editor)
+            page.editors[hyper.name] = editor
 
     def _make_editor(self, hyper: Hyper) -> QWidget | None:
         name = hyper.name
@@ -699,17 +743,20 @@ class HyperForm(QGroupBox):
     # -- syncing from the model ----------------------------------------------------------
     def sync(self, *_):
         entry = self._entry()
-        key = ((entry.run_id, entry.spec.name, entry.spec.resolved().get("schedule"))
-               if entry else (None, "", None))
-        if key != self._built_for:
-            self._built_for = key
-            # built hidden, the form is laid out once when shown again (built visible, each
-            # new row re-laid out the rows before it: ~50 ms per selection for Adam)
-            self.form_host.hide()
-            self._rebuild(entry)
-            self.form_host.show()
+        run_id = None if entry is None else entry.run_id
+        if run_id != self._shown_run:
+            self._shown_run = run_id
+            self.clear_message()  # a message about the run selected before
         if entry is None:
+            self._show_page(None)
+            self.title.setText("No run selected")
+            self.rule.clear()
+            self.convention.clear()
+            self.spec_edit.clear()
+            self.spec_edit.setEnabled(False)
             return
+        self.spec_edit.setEnabled(True)
+        self._show_page(self._page_for(entry))
         spec = entry.spec.spec
         self.title.setText(f"{spec.title}  ·  {spec.summary}")
         self.rule.setText(narrow_rule(spec.rule))
@@ -781,6 +828,21 @@ class HyperForm(QGroupBox):
     def clear_message(self) -> None:
         self.message.clear()
         self.message.hide()
+
+
+class _FormPage(QWidget):
+    """One rule's editors (for one schedule), kept while the window lives."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 4, 0, 4)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.editors: dict[str, QWidget] = {}
+
+    def set_names(self, shown: bool) -> None:
+        for name, editor in self.editors.items():
+            editor.setObjectName(f"hyper-{name}" if shown else "")
 
 
 class ControlPanel(QWidget):
