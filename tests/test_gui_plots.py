@@ -83,6 +83,26 @@ def test_unchanged_runs_are_not_fed_again(window, qtbot):
     assert set(calls) == {rid}
 
 
+def test_a_new_selection_restyles_the_paths_without_feeding_them_again(window, qtbot):
+    """Selecting a run changes two lines' pens: no path or loss curve is fed its points again
+    (PlotDataItem.setPen did that, and each was rebuilt at the next paint)."""
+    old, new = run_id(window, "gd"), run_id(window, "adam")
+    window.ctrl.select_run(old)
+    fed = []
+    curves = [items.line.curve for items in window.contour._paths.values()]
+    curves += [items.curve.curve for items in window.loss._curves.values()]
+    for curve in curves:
+        curve.sigPlotChanged.connect(lambda *_a, c=curve: fed.append(c))
+    window.ctrl.select_run(new)
+    assert fed == []
+    width = {rid: items.line.curve.opts["pen"].widthF()
+             for rid, items in window.contour._paths.items()}
+    assert width[new] > width[old]
+    assert window.contour._paths[new].line.opts["pen"].widthF() == width[new]
+    assert (window.loss._curves[new].curve.curve.opts["pen"].widthF()
+            > window.loss._curves[old].curve.curve.opts["pen"].widthF())
+
+
 def test_envelope_keeps_every_bucket_extreme_in_order():
     from optgui.playground.plots import envelope
 

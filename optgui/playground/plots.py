@@ -120,6 +120,14 @@ class _PathItems:
     pts: np.ndarray | None = None  # the points drawn (thinned) up to that step
 
 
+def _restroke(line: pg.PlotDataItem, pen: QPen) -> None:
+    """Give ``line`` a new pen. PlotDataItem.setPen re-feeds the points to its curve, whose
+    path is then rebuilt at the next paint (~1 ms per thousand points); the curve's own
+    setPen only repaints. The item's options keep the pen for later setData calls."""
+    line.opts["pen"] = pen
+    line.curve.setPen(pen)
+
+
 def _joined(paths: list[np.ndarray]) -> np.ndarray:
     """Several paths as one array of points, separated by NaN rows (connect="finite")."""
     if not paths:
@@ -473,17 +481,20 @@ class ContourPlot(_PlotWidget):
                     continue  # made when its first result (or error, for the legend) arrives:
                     # loading 30 runs then does not build 30 items in one go
                 items = _PathItems(line=pg.PlotDataItem(connect="finite"))
+                items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
                 self._plot.addItem(items.line)
                 self._paths[entry.run_id] = items
             emphasis = entry.run_id == selected
             style = (entry.color, emphasis, z)
             if style != items.style:
+                if not items.style or entry.color != items.style[0]:
+                    # a symbol style re-feeds the line's points to pyqtgraph (its path is
+                    # rebuilt): only on a new colour, not when the selection moves
+                    items.line.setSymbolBrush(pg.mkBrush(entry.color))
+                    items.brush = pg.mkBrush(entry.color)
                 items.style = style
                 items.line.setZValue(10 + 2 * z + (100 if emphasis else 0) + 1)
-                items.line.setPen(_line_pen(entry.color, 3.0 if emphasis else 2.0))
-                items.line.setSymbolBrush(pg.mkBrush(entry.color))
-                items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
-                items.brush = pg.mkBrush(entry.color)
+                _restroke(items.line, _line_pen(entry.color, 3.0 if emphasis else 2.0))
                 if emphasis:
                     self.selected_shadow.setZValue(items.line.zValue() - 1)
             if items.line.isVisible() != visible:
@@ -782,7 +793,7 @@ class LossPlot(_PlotWidget):
             style = (entry.color, emphasis, z)
             if style != items.style:
                 items.style = style
-                items.curve.setPen(_curve_pen(entry.color, 2.5 if emphasis else 1.6))
+                _restroke(items.curve, _curve_pen(entry.color, 2.5 if emphasis else 1.6))
                 items.curve.setZValue(10 + z + (100 if emphasis else 0))
                 items.brush = pg.mkBrush(entry.color)
             if items.curve.isVisible() != visible:
