@@ -396,6 +396,31 @@ def test_the_contour_legend_never_covers_the_view(window, qtbot):
         assert visible.contains(label.sceneBoundingRect()), label.text
 
 
+def test_a_long_run_label_wraps_and_never_pushes_the_view_or_colour_bar(window, qtbot):
+    """The legend takes the view's width and never asks for more: a label longer than that
+    wraps (the legend's labels used to set the column's width, and one long spec pushed the
+    colour bar and half the view out of the window)."""
+    contour = window.contour
+    plot = contour.getPlotItem()
+    contour.grab()
+    width, bar_x = plot.vb.width(), contour.colorbar.pos().x()
+    long = ("adam(lr=0.1,beta1=0.85,beta2=0.995,eps=1e-06,schedule=cosine,T_max=25,"
+            "clip_norm=2.5,noise=0.5,seed=7)")
+    recompute(window, qtbot, lambda: window.ctrl.add_run(parse_spec(long)))
+    contour.grab()  # lay out and paint
+    assert plot.vb.width() == pytest.approx(width)
+    assert contour.colorbar.pos().x() == pytest.approx(bar_x)
+    legend = contour.legend
+    assert legend.isVisible() and legend.geometry().width() == pytest.approx(width, abs=1)
+    _sample, label = legend.items[-1]
+    assert label.text.startswith(long)
+    text = label.mapRectToScene(label.itemRect())
+    assert text.height() > 1.5 * legend.items[0][1].itemRect().height()  # two lines or more
+    assert legend.sceneBoundingRect().contains(text)
+    visible = contour.mapToScene(contour.viewport().rect()).boundingRect()
+    assert visible.contains(contour.colorbar.sceneBoundingRect())
+
+
 def test_the_optimizer_list_shows_every_run_with_its_suffix(window, qtbot):
     recompute(window, qtbot, lambda: window.ctrl.add_run(parse_spec("gd(lr=1.2)")))
     set_expression(window, qtbot, "log(x) + y^2")  # from (4, 4) every run diverges

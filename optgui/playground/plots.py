@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPicture
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPicture, QTextOption
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from engine import Surface, Trajectory
@@ -209,18 +209,27 @@ class Legend(pg.LegendItem):
 
 
 class _RowLegend(Legend):
-    """A legend laid out by the plot's layout (below the view) instead of floating over it:
-    its size becomes the layout's size hint, and it uses as many columns as fit."""
+    """A legend laid out by the plot's layout (below the view) instead of floating over it.
+    Its height becomes the layout's size hint; its width never does: it takes the view's
+    width, in as many columns as fit, and a label too long for a column wraps. (Asking for
+    its labels' width, one long label pushed the colour bar out of the window, and each
+    arriving result that changed a label's width laid out and repainted the whole plot.)"""
 
     shown = True  # False: no room below the plot (the Optimizers list names the colours)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setMinimumWidth(0)
+        self.setPreferredWidth(0)
 
     def needed_height(self) -> float:
         if not self.items:
             return 0.0
-        row = max(max(sample.boundingRect().height(), label.boundingRect().height())
-                  for sample, label in self.items)
-        rows = math.ceil(len(self.items) / max(1, self.columnCount))
-        return rows * row + max(0, rows - 1) * self.layout.verticalSpacing() + 8
+        per_row = max(1, self.columnCount)
+        heights = [max(sample.boundingRect().height(), label.itemRect().height())
+                   for sample, label in self.items]
+        rows = [max(heights[i:i + per_row]) for i in range(0, len(heights), per_row)]
+        return sum(rows) + max(0, len(rows) - 1) * self.layout.verticalSpacing() + 8
 
     def updateSize(self) -> None:  # noqa: N802 (pyqtgraph API)
         height = self.needed_height() if self.shown and self.items else 0.0
@@ -235,11 +244,24 @@ class _RowLegend(Legend):
         if not self.items:
             self.updateSize()
             return
-        widest = max(sample.boundingRect().width() + label.boundingRect().width() + 26
+        for _, label in self.items:  # measured unwrapped
+            if label.item.textWidth() >= 0:
+                label.item.setTextWidth(-1)
+                label.updateMin()
+        widest = max(sample.boundingRect().width() + label.itemRect().width() + 26
                      for sample, label in self.items)
         columns = max(1, min(len(self.items), int(width // widest)))
         if columns != self.columnCount:
             self.setColumnCount(columns)
+        room = width / columns - 26
+        for sample, label in self.items:
+            if sample.boundingRect().width() + label.itemRect().width() > room:
+                document = label.item.document()
+                option = document.defaultTextOption()  # specs have no spaces to break at
+                option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+                document.setDefaultTextOption(option)
+                label.item.setTextWidth(max(40.0, room - sample.boundingRect().width()))
+                label.updateMin()
         self.shown = height - self.needed_height() - AXES_HEIGHT >= MIN_VIEW_HEIGHT
         self.updateSize()
 
