@@ -618,7 +618,8 @@ class HyperForm(QGroupBox):
         outer.addWidget(self.message)
 
         ctrl.configChanged.connect(self.sync)
-        ctrl.configChanged.connect(self._prebuild_timer.start)
+        ctrl.configChanged.connect(self._prebuild_soon)
+        ctrl.busyChanged.connect(self._prebuild_soon)
         ctrl.selectionChanged.connect(self.sync)
         self.sync()
 
@@ -653,10 +654,16 @@ class HyperForm(QGroupBox):
             self._pages[key] = page
         return page
 
+    def _prebuild_soon(self, *_) -> None:
+        self._prebuild_timer.start(0)
+
     def _prebuild_next(self) -> None:
         """Build the page of one run in the setup that has none yet, then come back in the
         next event-loop pass for the next: a setup of 30 runs never blocks the window for
-        more than one page's worth."""
+        more than one page's worth (8-15 ms). While runs compute, wait for the worker to be
+        idle: it holds the GIL for much of the time, which would stretch each pass."""
+        if self.ctrl.is_busy():
+            return  # busyChanged(False) calls again
         for entry in self.ctrl.config.runs:
             if self._page_key(entry) not in self._pages:
                 self._page_for(entry)
