@@ -93,7 +93,34 @@ def _gif_palette(samples: list[np.ndarray], exact=()):
     colors += [0] * (3 * 256 - len(colors))
     palette = Image.new("P", (1, 1))
     palette.putpalette(colors)
-    return palette
+    return palette, _ExactColors(exact, 255 - len(exact))
+
+
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's colour as one integer 0xRRGGBB."""
+    rgb = rgb.astype(np.uint32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+class _ExactColors:
+    """Puts the palette's exact colours back where a frame has them. Pillow maps pixels to
+    a palette through a coarse colour cache, so a pixel of a run's exact colour can land on
+    a near colour of the median cut instead of its own entry."""
+
+    def __init__(self, exact: list[tuple[int, int, int]], first: int) -> None:
+        keys = _packed(np.array(exact, dtype=np.uint32).reshape(-1, 3))
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        self.index = (first + order).astype(np.uint8)
+
+    def apply(self, rgb: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        if not len(self.keys):
+            return indices
+        keys = _packed(rgb)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        hit = self.keys[pos] == keys
+        indices[hit] = self.index[pos[hit]]
+        return indices
 
 
 def _changed_box(diff: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -124,11 +151,13 @@ def write_gif(path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
         for frame in frames:
             frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
             if palette is None:
-                palette = _gif_palette(palette_frames or [frame], colors)
+                palette, exact = _gif_palette(palette_frames or [frame], colors)
             extra = {}
             if previous is None:
-                part = Image.fromarray(frame, "RGB").quantize(palette=palette,
-                                                              dither=Image.Dither.NONE)
+                indices = np.array(Image.fromarray(frame, "RGB").quantize(
+                    palette=palette, dither=Image.Dither.NONE))
+                part = Image.fromarray(exact.apply(frame, indices), "P")
+                part.putpalette(palette.getpalette())
                 header, _ = GifImagePlugin.getheader(part, info={"loop": 0})
                 fh.write(b"".join(header))
                 box = (0, 0, frame.shape[1], frame.shape[0])
@@ -139,8 +168,10 @@ def write_gif(path, frames: Iterable[np.ndarray], fps: float = DEFAULT_FPS,
                 changed = diff[..., 0] | diff[..., 1] | diff[..., 2]  # (faster than any())
                 box = _changed_box(changed) or (0, 0, 1, 1)
                 x0, y0, x1, y1 = box
-                crop = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1]), "RGB")
-                indices = np.array(crop.quantize(palette=palette, dither=Image.Dither.NONE))
+                rgb = np.ascontiguousarray(frame[y0:y1, x0:x1])
+                crop = Image.fromarray(rgb, "RGB")
+                indices = exact.apply(rgb, np.array(
+                    crop.quantize(palette=palette, dither=Image.Dither.NONE)))
                 indices[~changed[y0:y1, x0:x1]] = TRANSPARENT
                 part = Image.fromarray(indices, "P")
                 part.putpalette(palette.getpalette())

@@ -64,6 +64,28 @@ def test_gif_streams_every_frame_and_reads_back(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]
 
 
+def test_gif_keeps_the_exact_colours_it_is_given_among_near_ones(tmp_path):
+    """A run's colour stays exact in every frame even when the frames are full of colours
+    near it (antialiased edges), which Pillow's coarse palette cache would map it to."""
+    from PIL import Image
+
+    red = (255, 92, 92)
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(3):
+        frame = np.clip(np.array(red) + rng.integers(-6, 7, (40, 60, 3)), 0, 255)
+        frame = frame.astype(np.uint8)
+        frame[5 + i, 5:50] = red  # a line of the exact colour, one row lower each frame
+        frames.append(frame)
+    path = tmp_path / "near.gif"
+    write_gif(path, iter(frames), palette_frames=frames[:1], colors=["#ff5c5c"])
+    with Image.open(path) as im:
+        for k in range(3):
+            im.seek(k)
+            rgb = np.asarray(im.convert("RGB")).astype(int)
+            assert (rgb[5 + k, 5:50] == red).all(), k
+
+
 @pytest.mark.parametrize("writer", ["gif", "mp4", "frames"])
 def test_cancel_or_failure_leaves_nothing(tmp_path, writer):
     def progress(done):
