@@ -16,8 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
-from PySide6.QtCore import QBuffer, QIODevice, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPicture, QTextOption
+from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QImage,
+    QPainter,
+    QPen,
+    QPicture,
+    QPolygonF,
+    QTextOption,
+)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from engine import Surface, Trajectory
@@ -106,6 +116,74 @@ def _shadow_pen(width: float) -> QPen:
     return _line_pen(QColor(0, 0, 0, 170), width)
 
 
+class _Dots(pg.GraphicsObject):
+    """A run's markers (one per step while a path is short): round dots of ``size`` pixels
+    with a thin dark rim, drawn with QPainter.drawPoints and a round cosmetic pen.
+
+    pyqtgraph's ScatterPlotItem rebuilds a record per point on every setData (~2 ms per
+    run for 400 points, every animation frame, and as much again to paint); this item
+    keeps only a QPolygonF. A child of the run's line, it shares its visibility and z."""
+
+    def __init__(self, parent: pg.GraphicsObject, size: float = 6.0) -> None:
+        super().__init__(parent)
+        self._size = float(size)
+        self._poly = QPolygonF()
+        self._data_rect = QRectF()
+        self._rim = QPen(QColor(0, 0, 0, 160), self._size + 1.6)
+        self._fill = QPen(QColor("#ffffff"), self._size)
+        for pen in (self._rim, self._fill):
+            pen.setCosmetic(True)
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+
+    def set_color(self, color: str) -> None:
+        self._fill.setColor(QColor(color))
+        self.update()
+
+    def set_points(self, pts: np.ndarray | None) -> None:
+        self.prepareGeometryChange()
+        if pts is None or not len(pts):
+            self._poly = QPolygonF()
+            self._data_rect = QRectF()
+        else:
+            self._poly = pg.functions.create_qpolygonf(len(pts))
+            pg.functions.ndarray_from_qpolygonf(self._poly)[:] = pts
+            lo, hi = np.nanmin(pts, axis=0), np.nanmax(pts, axis=0)
+            self._data_rect = QRectF(float(lo[0]), float(lo[1]),
+                                     float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+        self.update()
+
+    def count(self) -> int:
+        return self._poly.size()
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
+        self.prepareGeometryChange()  # the rim is in pixels: the bounds in data change
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        if self._poly.isEmpty():
+            return QRectF()
+        px, py = self.pixelVectors()
+        if px is None:
+            return QRectF(self._data_rect)
+        half = self._size
+        dx, dy = px.length() * half, py.length() * half
+        return self._data_rect.adjusted(-dx, -dy, dx, dy)
+
+    def paint(self, painter, option, widget=None) -> None:  # noqa: ARG002 (Qt API)
+        if self._poly.isEmpty():
+            return
+        # an image exported larger than the view scales pixel sizes (as pyqtgraph's own
+        # markers do), so a figure at twice the width has dots twice as large
+        scale = self._exportOpts.get("resolutionScale", 1.0) if self._exportOpts else 1.0
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for pen in (self._rim, self._fill):
+            if scale != 1.0:
+                pen = QPen(pen)
+                pen.setWidthF(pen.widthF() * scale)
+            painter.setPen(pen)
+            painter.drawPoints(self._poly)
+
+
 @dataclass
 class _PathItems:
     """A run's own plot item on the contour. Its shadow and its head (the current point)
@@ -113,6 +191,7 @@ class _PathItems:
     to feed and paint on every animation frame."""
 
     line: pg.PlotDataItem
+    dots: _Dots  # the markers, while the path is short (a child of line)
     brush: QBrush | None = None  # the head's fill
     style: tuple = ()  # (colour, emphasis, z) the item was last styled with
     traj: Trajectory | None = None  # the trajectory the item was last fed
@@ -502,17 +581,15 @@ class ContourPlot(_PlotWidget):
                 if not visible and not (entry.enabled and errors.get(entry.run_id)):
                     continue  # made when its first result (or error, for the legend) arrives:
                     # loading 30 runs then does not build 30 items in one go
-                items = _PathItems(line=pg.PlotDataItem(connect="finite"))
-                items.line.setSymbolPen(pg.mkPen(0, 0, 0, 160, width=0.8))
+                line = pg.PlotDataItem(connect="finite")
+                items = _PathItems(line=line, dots=_Dots(line))
                 self._plot.addItem(items.line)
                 self._paths[entry.run_id] = items
             emphasis = entry.run_id == selected
             style = (entry.color, emphasis, z)
             if style != items.style:
                 if not items.style or entry.color != items.style[0]:
-                    # a symbol style re-feeds the line's points to pyqtgraph (its path is
-                    # rebuilt): only on a new colour, not when the selection moves
-                    items.line.setSymbolBrush(pg.mkBrush(entry.color))
+                    items.dots.set_color(entry.color)
                     items.brush = pg.mkBrush(entry.color)
                 items.style = style
                 items.line.setZValue(10 + 2 * z + (100 if emphasis else 0) + 1)
@@ -575,8 +652,8 @@ class ContourPlot(_PlotWidget):
                 continue
             items.shown = n
             items.pts = pts = decimate(traj.points[: n + 1])
-            symbol = "o" if n + 1 <= MAX_MARKERS else None
-            items.line.setData(pts[:, 0], pts[:, 1], symbol=symbol, symbolSize=6)
+            items.line.setData(pts[:, 0], pts[:, 1])
+            items.dots.set_points(pts if n + 1 <= MAX_MARKERS else None)
             changed = True
         if changed:
             self._draw_shared()
