@@ -426,7 +426,7 @@ class MainWindow(QMainWindow):
         self.contour.update_runs(cfg, ctrl.trajectories, errors, ctrl.selected_run)
         coming = any(r.enabled and ctrl.trajectory(r.run_id) is None and r.run_id not in errors
                      for r in cfg.runs)  # results still to arrive
-        self.loss.update_runs(cfg, ctrl.trajectories, ctrl.selected_run, coming)
+        self.loss.update_runs_soon(cfg, ctrl.trajectories, ctrl.selected_run, coming)
         self.lr_strip.update_runs(cfg, ctrl.trajectories, ctrl.selected_run)
         self.contour.set_step(ctrl.step)
         self.loss.set_step(ctrl.step)

@@ -21,7 +21,8 @@ def wait_idle(qtbot, window, runs: int | None = None) -> None:
     """Wait until the worker is idle and every run (or ``runs`` of them) has a trajectory."""
     ctrl = window.ctrl
     want = len(ctrl.config.runs) if runs is None else runs
-    qtbot.waitUntil(lambda: not ctrl.is_busy() and len(ctrl.trajectories) == want, timeout=10000)
+    qtbot.waitUntil(lambda: not ctrl.is_busy() and len(ctrl.trajectories) == want
+                    and not window.loss.pending, timeout=10000)
 
 
 def run_id(window, name: str) -> int:

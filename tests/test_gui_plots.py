@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from guihelpers import run_id, select
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QColor, QImage, QPainter
 
 from engine import parse_spec
 
@@ -19,7 +20,8 @@ def recompute(window, qtbot, action, timeout: int = 10000) -> None:
     """Do ``action`` and wait until every run has arrived again."""
     with qtbot.waitSignal(window.ctrl.computed, timeout=timeout):
         action()
-    qtbot.waitUntil(lambda: not window.ctrl.is_busy(), timeout=timeout)
+    qtbot.waitUntil(lambda: not window.ctrl.is_busy() and not window.loss.pending,
+                    timeout=timeout)
 
 
 def loss_axis(window):
@@ -94,6 +96,7 @@ def test_a_new_selection_restyles_the_paths_without_feeding_them_again(window, q
     for curve in curves:
         curve.sigPlotChanged.connect(lambda *_a, c=curve: fed.append(c))
     window.ctrl.select_run(new)
+    window.loss.flush()  # the loss plot follows in the next pass of the event loop
     assert fed == []
     width = {rid: items.line.curve.opts["pen"].widthF()
              for rid, items in window.contour._paths.items()}
@@ -101,6 +104,56 @@ def test_a_new_selection_restyles_the_paths_without_feeding_them_again(window, q
     assert window.contour._paths[new].line.opts["pen"].widthF() == width[new]
     assert (window.loss._curves[new].curve.curve.opts["pen"].widthF()
             > window.loss._curves[old].curve.curve.opts["pen"].widthF())
+
+
+def test_the_loss_plot_follows_the_contour_in_the_next_pass(window, qtbot):
+    """A change to the runs redraws the contour at once and the loss plot in the next pass
+    of the event loop, so input and timers are served between the two repaints."""
+    new = run_id(window, "adam")
+    with qtbot.waitSignal(window.loss.updated, timeout=2000):
+        window.ctrl.select_run(new)
+        assert window.loss.pending
+        assert window.contour._paths[new].line.opts["pen"].widthF() == 3.0
+        assert window.loss._curves[new].curve.opts["pen"].widthF() < 2.5  # not yet
+    assert not window.loss.pending
+    assert window.loss._curves[new].curve.opts["pen"].widthF() == 2.5
+    # whatever reads the plot as an image gets it up to date
+    window.ctrl.select_run(run_id(window, "gd"))
+    assert window.loss.pending
+    window.loss.render_image()
+    assert not window.loss.pending
+
+
+def test_short_paths_show_a_dot_per_step_in_the_run_colour(window, qtbot):
+    """Each step of a short path is a dot of the run's colour (drawn by one light item per
+    run, not pyqtgraph's per-point scatter records); a long path is a plain line."""
+    from optgui.playground.plots import MAX_MARKERS
+
+    contour = window.contour
+    rid = run_id(window, "gd")
+    window.ctrl.set_step(3)
+    dots = contour._paths[rid].dots
+    assert dots.count() == 4  # steps 0 to 3
+    assert dots._fill.color() == QColor(window.ctrl.config.run(rid).color)
+    point = window.ctrl.trajectory(rid).points[2]
+    plot = contour.getPlotItem()
+    at = contour.mapFromScene(plot.vb.mapViewToScene(QPointF(*point)))
+    window.transport.setFocus()  # no focus frame or hover on the plot in either image
+    shown = contour.grab().toImage()
+    dots.setVisible(False)
+    hidden = contour.grab().toImage()
+    dots.setVisible(True)
+
+    def differs(x: int, y: int) -> bool:
+        return shown.pixelColor(x, y) != hidden.pixelColor(x, y)
+
+    near = [(at.x() + dx, at.y() + dy) for dx in range(-3, 4) for dy in range(-3, 4)]
+    assert sum(differs(x, y) for x, y in near) >= 10  # a disc around the point
+    assert not any(differs(x, y) for x in range(0, 30) for y in range(0, 30))  # elsewhere
+    window.ctrl.set_steps(MAX_MARKERS + 50)
+    qtbot.waitUntil(lambda: not window.ctrl.is_busy(), timeout=10000)
+    window.ctrl.to_end()
+    assert contour._paths[rid].dots.count() == 0
 
 
 def test_envelope_keeps_every_bucket_extreme_in_order():
@@ -196,14 +249,17 @@ def test_the_loss_title_stays_while_every_run_recomputes(window, qtbot):
     with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
         window.ctrl.set_surface("sharp_flat")  # f ≥ 0 everywhere: no shift once computed
         assert not window.ctrl.trajectories
+        loss.flush()  # the loss plot's own update, due in the next pass of the event loop
         assert loss.note == note and title.isVisible()
         assert loss.getPlotItem().vb.height() == height
+    qtbot.waitUntil(lambda: not loss.pending)
     lows = [float(t.losses.min()) for t in window.ctrl.trajectories.values()]
     assert (loss.shift is None) == (min(lows) > 0)
     recompute(window, qtbot, lambda: window.ctrl.set_surface("saddle"))
     assert "≤ 0" in loss.note
     with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
         window.ctrl.set_start(1e300, 1e300)  # f overflows: every run fails
+    qtbot.waitUntil(lambda: not loss.pending)
     assert not window.ctrl.trajectories and not loss.note  # nothing shown, nothing claimed
 
 
@@ -416,7 +472,7 @@ def test_a_long_run_label_wraps_and_never_pushes_the_view_or_colour_bar(window, 
     assert label.text.startswith(long)
     text = label.mapRectToScene(label.itemRect())
     assert text.height() > 1.5 * legend.items[0][1].itemRect().height()  # two lines or more
-    assert legend.sceneBoundingRect().contains(text)
+    assert legend.sceneBoundingRect().adjusted(-2, -2, 2, 2).contains(text)  # (its margin)
     visible = contour.mapToScene(contour.viewport().rect()).boundingRect()
     assert visible.contains(contour.colorbar.sceneBoundingRect())
 
