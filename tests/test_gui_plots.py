@@ -134,7 +134,7 @@ def test_short_paths_show_a_dot_per_step_in_the_run_colour(window, qtbot):
     window.ctrl.set_step(3)
     dots = contour._paths[rid].dots
     assert dots.count() == 4  # steps 0 to 3
-    assert dots._fill.color() == QColor(window.ctrl.config.run(rid).color)
+    assert dots.color() == QColor(window.ctrl.config.run(rid).color)
     point = window.ctrl.trajectory(rid).points[2]
     plot = contour.getPlotItem()
     at = contour.mapFromScene(plot.vb.mapViewToScene(QPointF(*point)))
