@@ -123,8 +123,8 @@ class _Dots(pg.GraphicsObject):
     pyqtgraph's ScatterPlotItem rebuilds a record per point on every setData (~2 ms per
     run for 400 points, every animation frame); this item keeps only the points, and paints
     one pre-drawn dot per point with QPainter.drawPixmapFragments (as pyqtgraph's own atlas
-    does): 30 runs of 400 dots cost ~4 ms, where drawing each as an antialiased circle
-    cost ~45 ms. An exported image draws them as vector dots instead."""
+    does): 30 runs of 400 dots cost ~7 ms to paint, where drawing each as an antialiased
+    round point cost ~46 ms. An exported image draws them as vector points instead."""
 
     def __init__(self, parent: pg.GraphicsObject, size: float = 6.0) -> None:
         super().__init__(parent)
@@ -242,8 +242,8 @@ class _PathItems:
 
 def _restroke(line: pg.PlotDataItem, pen: QPen) -> None:
     """Give ``line`` a new pen. PlotDataItem.setPen re-feeds the points to its curve, whose
-    path is then rebuilt at the next paint (~1 ms per thousand points); the curve's own
-    setPen only repaints. The item's options keep the pen for later setData calls."""
+    path is then rebuilt at the next paint; the curve's own setPen only repaints. The
+    item's options keep the pen for later setData calls."""
     line.opts["pen"] = pen
     line.curve.setPen(pen)
 
