@@ -124,6 +124,30 @@ def test_the_loss_plot_follows_the_contour_in_the_next_pass(window, qtbot):
     assert not window.loss.pending
 
 
+def test_a_new_setup_never_shows_an_old_path_under_a_new_spec(window, qtbot):
+    """A setup that keeps a run's id but gives it another optimizer (a lesson, an undo)
+    hides that run's old path until the new one arrives; unchanged runs keep theirs."""
+    from dataclasses import replace
+
+    ctrl = window.ctrl
+    gd, adam = run_id(window, "gd"), run_id(window, "adam")
+    kept = ctrl.trajectory(adam)
+    momentum = parse_spec("momentum(lr=0.1,beta=0.9)")
+    config = replace(ctrl.config, runs=tuple(
+        replace(r, spec=momentum) if r.run_id == gd else r for r in ctrl.config.runs))
+    with qtbot.waitSignal(ctrl.computed, timeout=10000):
+        ctrl.set_config(config)
+        assert ctrl.trajectory(gd) is None  # not gd's path under momentum's name
+        assert not window.contour._paths[gd].line.isVisible()
+        assert ctrl.trajectory(adam) is kept  # shown while it is recomputed
+    assert str(ctrl.trajectory(gd).spec) == str(momentum)
+    assert window.contour._paths[gd].line.isVisible()
+    # a new start or length outdates every path
+    with qtbot.waitSignal(ctrl.computed, timeout=10000):
+        ctrl.set_config(replace(ctrl.config, start=(-4.0, 1.0)))
+        assert not ctrl.trajectories
+
+
 def test_short_paths_show_a_dot_per_step_in_the_run_colour(window, qtbot):
     """Each step of a short path is a dot of the run's colour (drawn by one light item per
     run, not pyqtgraph's per-point scatter records); a long path is a plain line."""

@@ -143,6 +143,13 @@ def defined_at(surface: Surface, point) -> bool:
         return bool(np.isfinite(surface.value(p)) and np.all(np.isfinite(surface.grad(p))))
 
 
+def _fits(traj: Trajectory, entry: RunEntry | None, config: RunConfig) -> bool:
+    """Whether ``traj`` is the run ``entry`` of ``config`` (spec, start and length)."""
+    return (entry is not None and str(traj.spec) == str(entry.spec)
+            and traj.requested_steps == config.steps
+            and tuple(map(float, traj.points[0])) == tuple(map(float, config.start)))
+
+
 class PlaygroundController(QObject):
     _buildRequested = Signal(object)
     _prefetchRequested = Signal(str)
@@ -267,7 +274,14 @@ class PlaygroundController(QObject):
             self._forget_run(rid)
         if surface_changed:
             self._trajectories.clear()
-        if surface_changed or stale:
+        # a kept run id with another optimizer, start or length: its old path must not be
+        # shown under the new spec while the new one computes (a lesson that puts momentum
+        # where gd was showed gd's path as momentum's for half a second)
+        outdated = {rid for rid, traj in self._trajectories.items()
+                    if not _fits(traj, config.run(rid), config)}
+        for rid in outdated:
+            del self._trajectories[rid]
+        if surface_changed or stale or outdated:
             self.trajectoriesChanged.emit()
         if self._selected not in ids:
             self._select(config.runs[0].run_id if config.runs else None)
