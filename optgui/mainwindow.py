@@ -429,8 +429,7 @@ class MainWindow(QMainWindow):
         self.loss.update_runs_soon(cfg, ctrl.trajectories, ctrl.selected_run, coming)
         self.lr_strip.update_runs(cfg, ctrl.trajectories, ctrl.selected_run)
         self.contour.set_step(ctrl.step)
-        self.loss.set_step(ctrl.step)
-        self.lr_strip.set_step(ctrl.step)
+        self.lr_strip.set_step(ctrl.step)  # (the loss plot sets its step when it updates)
 
     def _playing_changed(self, playing: bool) -> None:
         action = self.actions_by_key["play"]
