@@ -180,6 +180,114 @@ def test_short_paths_show_a_dot_per_step_in_the_run_colour(window, qtbot):
     assert contour._paths[rid].dots.count() == 0
 
 
+def _drawn_error_px(raw: np.ndarray, drawn: np.ndarray, pixel) -> float:
+    """How far (in pixels) the farthest point of ``raw`` lies from the polyline ``drawn``,
+    whose vertices are some of raw's points in order: each raw point is measured against
+    the drawn segment between the vertices before and after it."""
+    raw = raw / pixel
+    drawn = drawn / pixel
+    at = np.empty(len(drawn), dtype=int)  # the raw index of each drawn vertex
+    i = 0
+    for j, vertex in enumerate(drawn):
+        while not np.array_equal(raw[i], vertex):
+            i += 1
+        at[j] = i
+    seg = np.searchsorted(at, np.arange(len(raw)), side="right") - 1
+    seg = np.clip(seg, 0, len(drawn) - 2)
+    a, b = drawn[seg], drawn[seg + 1]
+    ab = b - a
+    t = np.clip(((raw - a) * ab).sum(axis=1) / np.maximum((ab * ab).sum(axis=1), 1e-300), 0, 1)
+    return float(np.hypot(*(a + t[:, None] * ab - raw).T).max())
+
+
+def test_a_long_path_is_drawn_within_a_pixel_of_every_step(window, qtbot):
+    """A long path keeps a point per half pixel it moves, not points spread evenly over its
+    steps: when 800 evenly spaced points stood for momentum's 3,000 steps, its first loop
+    was drawn as a triangle, and one step lay 121 px from the line drawn."""
+    rid = run_id(window, "momentum")
+    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+        window.ctrl.set_steps(3000)
+    window.ctrl.to_end()
+    raw = window.ctrl.trajectory(rid).points
+    xs, ys = window.contour._paths[rid].line.getData()
+    drawn = np.column_stack([xs, ys])
+    assert len(drawn) < len(raw) / 4  # most of the 3,000 steps sit at the minimum
+    pixel = np.array(window.contour.getPlotItem().vb.viewPixelSize())
+    assert _drawn_error_px(raw, drawn, pixel) <= 1.0
+    np.testing.assert_array_equal(drawn[-1], raw[-1])
+    window.ctrl.set_step(25)  # in mid-path: the same points up to there, then the head
+    xs, ys = window.contour._paths[rid].line.getData()
+    part = np.column_stack([xs, ys])
+    np.testing.assert_array_equal(part[:-1], drawn[: len(part) - 1])
+    np.testing.assert_array_equal(part[-1], raw[25])
+    assert _drawn_error_px(raw[:26], part, pixel) <= 1.0
+
+
+def test_kept_points_keep_breaks_ends_and_stay_within_the_limit():
+    import warnings
+
+    from optgui.playground.plots import kept_points, path_to
+
+    t = np.linspace(0, 1, 5000)
+    spiral = np.column_stack([np.exp(-5 * t) * np.cos(40 * t), np.exp(-5 * t) * np.sin(40 * t)])
+    kept = kept_points(spiral, (1e-3, 1e-3), limit=len(spiral))
+    assert kept[0] == 0 and np.all(np.diff(kept) > 0)
+    q = np.floor((spiral - spiral[-1]) / 1e-3 + 0.5)
+    dropped = np.setdiff1d(np.arange(len(spiral)), kept)
+    assert np.all((q[dropped] == q[dropped - 1]).all(axis=1))  # each in its predecessor's cell
+    # too many points: cells twice, then four times as large, and no larger
+    coarse = kept_points(spiral, (1e-4, 1e-4), limit=2000)
+    np.testing.assert_array_equal(coarse, kept_points(spiral, (4e-4, 4e-4), limit=10**6))
+    assert len(coarse) > 2000  # path_to thins the rest
+    path = path_to(spiral, kept, 1234)
+    np.testing.assert_array_equal(path[-1], spiral[1234])
+    assert len(path_to(spiral, np.arange(5000), 4999, limit=100)) == 100
+
+    broken = spiral.copy()
+    broken[100] = np.nan
+    broken[4000:] = [1e308, -1e308]  # a diverged run's last points
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = kept_points(broken, (1e-3, 1e-3))
+    assert {99, 100, 101, 4000} <= set(kept.tolist())
+
+
+def test_a_zoom_draws_the_paths_again_for_the_new_pixel_size(window, qtbot):
+    rid = run_id(window, "momentum")
+    with qtbot.waitSignal(window.ctrl.computed, timeout=10000):
+        window.ctrl.set_steps(3000)
+    window.ctrl.to_end()
+    before = len(window.contour._paths[rid].line.getData()[0])
+    vb = window.contour.getPlotItem().vb
+    (x0, x1), (y0, y1) = vb.viewRange()
+    vb.setRange(xRange=(x0 / 8, x1 / 8), yRange=(y0 / 8, y1 / 8), padding=0.0)
+    xs, ys = window.contour._paths[rid].line.getData()
+    assert len(xs) > before  # finer cells keep more of the points
+    raw = window.ctrl.trajectory(rid).points
+    pixel = np.array(vb.viewPixelSize())
+    assert _drawn_error_px(raw, np.column_stack([xs, ys]), pixel) <= 1.0
+
+
+def test_figures_draw_paths_with_round_joins_and_finer_cells(window):
+    from PySide6.QtCore import Qt
+
+    from optgui.playground.exporting import window_scene
+    from optgui.playground.figure import Figure
+    from optgui.playground.plots import PATH_CELL_PX
+
+    rid = run_id(window, "gd")
+    screen = window.contour._paths[rid].line.opts["pen"]
+    assert screen.joinStyle() == Qt.PenJoinStyle.BevelJoin
+    figure = Figure(window_scene(window), size=(2560, 1440))
+    try:
+        plot = figure.contour
+        assert plot._paths[rid].line.opts["pen"].joinStyle() == Qt.PenJoinStyle.RoundJoin
+        assert plot.shadows.opts["pen"].joinStyle() == Qt.PenJoinStyle.RoundJoin
+        assert plot.path_cell_px == pytest.approx(PATH_CELL_PX / 2 / figure.scale)
+    finally:
+        figure.dispose()
+
+
 def test_envelope_keeps_every_bucket_extreme_in_order():
     from optgui.playground.plots import envelope
 

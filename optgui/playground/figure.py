@@ -301,6 +301,7 @@ class Figure(QWidget):
     def _contour_plot(self) -> ContourPlot:
         scene = self.scene
         plot = ContourPlot()
+        plot.set_fine(self.scale)
         plot.setToolTip("")
         plot.set_surface(scene.surface)
         theme_plot(plot, self.theme)  # after the surface: that sets the colour bar's label

@@ -39,6 +39,8 @@ AXIS_COLOR = "#b8b8c8"
 ISOLINE_COLOR = (255, 255, 255, 80)
 MAX_MARKERS = 400  # beyond this many visible points a path is drawn as a plain line
 MAX_PATH_POINTS = 800  # longer paths are thinned evenly before drawing
+# a path drops the points that stay within this fraction of a screen pixel (simplify)
+PATH_CELL_PX = 0.5
 MAX_LEGEND_ENTRIES = 12  # the contour legend lists at most this many runs
 # the legend below the contour is left out when it would leave the view less than this
 # (a 1024 × 700 window): the Optimizers list beside it names every colour anyway
@@ -59,6 +61,53 @@ def legend_text(spec_text: str, traj: Trajectory | None, error: str = "") -> str
     if traj is not None and traj.diverged_at is not None:
         return f"{spec_text} (diverged at step {traj.diverged_at})"
     return spec_text
+
+
+def kept_points(points: np.ndarray, cell: tuple[float, float] | None,
+                limit: int = MAX_PATH_POINTS) -> np.ndarray:
+    """The indices of the points of a path worth drawing: a point is left out when it lies
+    in the same ``cell`` (width, height in data units: a fraction of a screen pixel) as the
+    point before it. Breaks (non-finite points) are kept. Whether a point is kept depends
+    only on the points, so the indices below ``n`` are those of the path cut at step ``n``
+    (which also keeps its own last point).
+
+    A run that converges spends most of its steps within a pixel of its minimum. Thinning
+    those evenly (as before) kept hundreds of points on top of each other and too few
+    elsewhere: momentum's first loop at 10,000 steps was drawn as a triangle. A path that
+    keeps more than ``limit`` points (one that jitters across pixels for thousands of steps)
+    is simplified again with cells twice, then four times as large; :func:`path_to` thins
+    what is still left. ``cell=None``: every point.
+    """
+    n = len(points)
+    if cell is None or n < 2:
+        return np.arange(n)
+    size = np.asarray(cell, dtype=float)
+    # the cells are centred on where the run ends: a run converging to a minimum at 0
+    # would otherwise jitter across the cell border at 0 with each tiny step (a diverged
+    # run ends far away, where a centre would cost the path its precision: 0 then)
+    finite = np.flatnonzero(np.isfinite(points).all(axis=1))
+    centre = points[finite[-1]] if len(finite) else np.zeros(2)
+    if not (np.abs(centre) < 1e12 * size).all():
+        centre = np.zeros(2)
+    for _ in range(3):
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged run's huge points
+            q = np.floor((points - centre) / size + 0.5)
+            keep = np.empty(n, dtype=bool)
+            keep[0] = True
+            keep[1:] = (q[1:] != q[:-1]).any(axis=1)  # NaN != NaN: breaks stay
+        kept = np.flatnonzero(keep)
+        if len(kept) <= limit:
+            break
+        size = size * 2
+    return kept
+
+
+def path_to(points: np.ndarray, kept: np.ndarray, n: int,
+            limit: int = MAX_PATH_POINTS) -> np.ndarray:
+    """The points drawn for a path up to step ``n``: its ``kept`` points (see
+    :func:`kept_points`) before ``n``, point ``n`` itself, thinned to ``limit`` points."""
+    idx = kept[: int(np.searchsorted(kept, n))]
+    return decimate(points[np.append(idx, n)], limit)
 
 
 def decimate(points: np.ndarray, limit: int = MAX_PATH_POINTS) -> np.ndarray:
@@ -95,11 +144,14 @@ def _style_axes(plot: pg.PlotItem, bottom: str, left: str) -> None:
         axis.setLabel(text, color=AXIS_COLOR, **{"font-size": "10pt"})
 
 
-def _line_pen(color: str | QColor, width: float) -> QPen:
-    """A path's pen: round caps and joins, so a zigzag reads as one smooth stroke."""
+def _line_pen(color: str | QColor, width: float, fine: bool = False) -> QPen:
+    """A path's pen, with round caps. On screen its joins are bevelled: at 2-5 px they look
+    the same as round ones, and 8 paths and their shadows paint in about 30% less time
+    (10.9 against 7.7 ms at step 300 here). ``fine`` (figures, which may be enlarged):
+    round joins."""
     pen = pg.mkPen(color, width=width)
     pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin if fine else Qt.PenJoinStyle.BevelJoin)
     return pen
 
 
@@ -112,8 +164,8 @@ def _curve_pen(color: str | QColor, width: float) -> QPen:
     return pen
 
 
-def _shadow_pen(width: float) -> QPen:
-    return _line_pen(QColor(0, 0, 0, 170), width)
+def _shadow_pen(width: float, fine: bool = False) -> QPen:
+    return _line_pen(QColor(0, 0, 0, 170), width, fine)
 
 
 class _Dots(pg.GraphicsObject):
@@ -237,6 +289,7 @@ class _PathItems:
     style: tuple = ()  # (colour, emphasis, z) the item was last styled with
     traj: Trajectory | None = None  # the trajectory the item was last fed
     shown: int = -1  # the step it shows (-1: nothing drawn yet)
+    kept: np.ndarray | None = None  # kept_points of traj for the plot's cell (None: to do)
     pts: np.ndarray | None = None  # the points drawn (thinned) up to that step
 
 
@@ -497,6 +550,13 @@ class ContourPlot(_PlotWidget):
         self._trajs: dict[int, Trajectory] = {}
         self._selected: int | None = None
         self._step = 0
+        # paths keep a point per PATH_CELL_PX of the view (None: thinned evenly only); a
+        # figure drawn larger than its layout asks for a finer cell
+        self.path_cell_px: float | None = PATH_CELL_PX
+        self._fine = False  # set_fine: round joins, finer cells
+        self._cell: tuple[float, float] | None = None  # the cell the paths were drawn with
+        plot.vb.sigRangeChanged.connect(self._check_cell)
+        plot.vb.sigResized.connect(self._check_cell)
 
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_move)
@@ -634,7 +694,8 @@ class ContourPlot(_PlotWidget):
                     items.brush = pg.mkBrush(entry.color)
                 items.style = style
                 items.line.setZValue(10 + 2 * z + (100 if emphasis else 0) + 1)
-                _restroke(items.line, _line_pen(entry.color, 3.0 if emphasis else 2.0))
+                _restroke(items.line,
+                          _line_pen(entry.color, 3.0 if emphasis else 2.0, self._fine))
                 if emphasis:
                     self.selected_shadow.setZValue(items.line.zValue() - 1)
             if items.line.isVisible() != visible:
@@ -643,7 +704,7 @@ class ContourPlot(_PlotWidget):
                 self._trajs[entry.run_id] = traj
                 if items.traj is not traj:
                     items.traj = traj
-                    items.shown = -1
+                    items.shown, items.kept = -1, None
         self._update_legend(config, trajectories, errors)
         self._draw_step(force=True)
 
@@ -682,19 +743,58 @@ class ContourPlot(_PlotWidget):
         self._step = int(k)
         self._draw_step()
 
+    def set_fine(self, scale: float) -> None:
+        """Draw the paths for a picture ``scale`` times as large as this plot's layout, and
+        maybe enlarged further (a figure): round joins, and cells of a quarter of the
+        picture's pixel."""
+        self._fine = True
+        self.path_cell_px = PATH_CELL_PX / 2 / max(1.0, scale)
+        _restroke(self.shadows, _shadow_pen(4.5, fine=True))
+        _restroke(self.selected_shadow, _shadow_pen(5.5, fine=True))
+        for items in self._paths.values():
+            items.style = ()  # restroked by the next update_runs
+        self._check_cell()
+
+    def _path_cell(self) -> tuple[float, float] | None:
+        """PATH_CELL_PX of the view in data units (None before the view has a size)."""
+        vb = self._plot.vb
+        width, height = vb.width(), vb.height()
+        if self.path_cell_px is None or width < 1 or height < 1:
+            return None
+        (x0, x1), (y0, y1) = vb.viewRange()
+        cell = ((x1 - x0) / width * self.path_cell_px, (y1 - y0) / height * self.path_cell_px)
+        return cell if all(math.isfinite(c) and c > 0 for c in cell) else None
+
+    def _check_cell(self, *_) -> None:
+        """After a zoom or a resize, draw the paths again if a pixel is now another size:
+        a path simplified for the old zoom would show its corners when zoomed in."""
+        cell, old = self._path_cell(), self._cell
+        if cell == old or not self._trajs:
+            return
+        if cell is None or old is None or any(
+                not 0.9 < a / b < 1.1 for a, b in zip(cell, old, strict=True)):
+            self._cell = cell
+            for items in self._paths.values():
+                items.shown, items.kept = -1, None
+            self._draw_step(force=True)
+
     def _draw_step(self, force: bool = False) -> None:
         """Show every run at the current step; a run already drawn at its step (a finished
         run past its end, or one whose trajectory did not change) costs nothing."""
         changed = force
+        if self._cell is None:
+            self._cell = self._path_cell()
         for rid, traj in self._trajs.items():
             items = self._paths[rid]
             n = traj.at(self._step)
             if n == items.shown:
                 continue
             items.shown = n
-            items.pts = pts = decimate(traj.points[: n + 1])
+            if items.kept is None:
+                items.kept = kept_points(traj.points, self._cell)
+            items.pts = pts = path_to(traj.points, items.kept, n)
             items.line.setData(pts[:, 0], pts[:, 1])
-            items.dots.set_points(pts if n + 1 <= MAX_MARKERS else None)
+            items.dots.set_points(traj.points[: n + 1] if n + 1 <= MAX_MARKERS else None)
             changed = True
         if changed:
             self._draw_shared()
