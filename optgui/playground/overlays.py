@@ -199,6 +199,7 @@ class Arrow:
             plot.addItem(item, ignoreBounds=True)
         self.segment: Segment | None = None
         self.label_at: QPointF | None = None  # device position of the label's anchor
+        self._cleared = False  # hidden, its data emptied
         self.hide()
 
     @property
@@ -211,6 +212,7 @@ class Arrow:
             self.hide()
             return
         (x0, y0), (x1, y1) = segment.start, segment.end
+        self._cleared = False
         self.shadow.setData([x0, x1], [y0, y1])
         self.line.setData([x0, x1], [y0, y1])
         self.head.setPos(x1, y1)
@@ -223,6 +225,9 @@ class Arrow:
     def hide(self) -> None:
         self.segment = None
         self.label_at = None
+        if self._cleared:
+            return  # hidden already: nothing to clear again at every step of an animation
+        self._cleared = True
         for item in self.items:
             item.setVisible(False)
         self.shadow.setData([], [])
@@ -329,7 +334,7 @@ class StepOverlays(QObject):
         if point is not None:
             self.perturbed.setData([point.start[0]], [point.start[1]])
             self.perturbed_label.setPos(float(point.start[0]), float(point.start[1]))
-        else:
+        elif len(self.perturbed.data):
             self.perturbed.setData([], [])
         self.perturbed.setVisible(point is not None)
         self.perturbed_label.setVisible(point is not None)

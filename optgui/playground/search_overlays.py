@@ -246,7 +246,8 @@ class SearchOverlays(QObject):
         self._line(self.direction, geo.direction if ls else None)
         spots = [{"pos": (x, y), "brush": pg.mkBrush(c)} for x, y, c, _ in geo.trials] \
             if ls else []
-        self.trials.setData(spots)
+        if spots or len(self.trials.data):
+            self.trials.setData(spots)
         for label in self.trial_labels:
             label.setVisible(False)
         if ls:
@@ -261,7 +262,8 @@ class SearchOverlays(QObject):
                 item.setPos(x, y)
                 item.setVisible(True)
         acc = geo.accepted if ls else None
-        self.accepted.setData([{"pos": acc[:2]}] if acc else [])
+        if acc or len(self.accepted.data):
+            self.accepted.setData([{"pos": acc[:2]}] if acc else [])
         self.accepted_label.setVisible(acc is not None)
         if acc:
             self.accepted_label.setText(acc[2])
@@ -297,8 +299,9 @@ class SearchOverlays(QObject):
     @staticmethod
     def _line(item, xy) -> None:
         if xy is None:
-            item.setData([], [])
-            item.setVisible(False)
+            if item.isVisible() or item.xData is not None and len(item.xData):
+                item.setData([], [])  # an empty setData costs as much as a full one:
+                item.setVisible(False)  # done once, not at every step of an animation
         else:
             item.setData(xy[0], xy[1])
             item.setVisible(True)
