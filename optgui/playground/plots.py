@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QFont,
     QImage,
     QPainter,
+    QPainterPath,
     QPen,
     QPicture,
     QPixmap,
@@ -168,6 +169,81 @@ def _shadow_pen(width: float, fine: bool = False) -> QPen:
     return _line_pen(QColor(0, 0, 0, 170), width, fine)
 
 
+class _Polyline(pg.GraphicsObject):
+    """A stroked polyline in view coordinates: a run's path, or the runs' shadows (paths
+    separated by NaN rows). What pyqtgraph's PlotDataItem does on every setData (display
+    datasets, bounds, its curve's own copy, then the same at the next paint) cost more than
+    drawing the 8 paths of an animation frame; this item keeps the points, their bounds and
+    the path it draws. Interface: PlotDataItem's setData/getData/setPen/opts["pen"] and
+    sigPlotChanged, so a legend row can sample it."""
+
+    sigPlotChanged = Signal(object)
+
+    def __init__(self, pen: QPen | None = None) -> None:
+        super().__init__()
+        # not antialiased on screen, as pyqtgraph draws lines by default (a third of the
+        # paint time of 8 paths and their shadows); exports and figures are
+        self.opts = {"pen": QPen(pen) if pen is not None else pg.mkPen(None),
+                     "antialias": False, "symbol": None, "fillLevel": None}
+        self._x = self._y = np.empty(0)
+        self._rect = QRectF()  # the points' bounds
+        self._path: QPainterPath | None = None  # built at the first paint after setData
+
+    def setData(self, x, y) -> None:  # noqa: N802 (PlotDataItem's interface)
+        self.prepareGeometryChange()
+        self._x, self._y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        self._path = None
+        self._rect = QRectF()
+        if len(self._x):
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(self._x) & np.isfinite(self._y)
+            if ok.any():
+                x, y = self._x[ok], self._y[ok]
+                x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
+                self._rect = QRectF(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        self.update()
+        self.sigPlotChanged.emit(self)
+
+    def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802
+        return self._x, self._y
+
+    def setPen(self, pen: QPen) -> None:  # noqa: N802
+        self.opts["pen"] = QPen(pen)
+        self.prepareGeometryChange()  # a wider pen reaches further
+        self.update()
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802, ARG002
+        if self._rect.isNull() and not len(self._x):
+            return (None, None)
+        r = self._rect
+        return (r.left(), r.right()) if ax == 0 else (r.top(), r.bottom())
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
+        self.prepareGeometryChange()  # the pen is in pixels: the bounds in data change
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        if not len(self._x):
+            return QRectF()
+        px, py = self.pixelVectors()
+        if px is None:
+            return QRectF(self._rect)
+        half = self.opts["pen"].widthF() / 2 + 1
+        dx, dy = px.length() * half, py.length() * half
+        return self._rect.adjusted(-dx, -dy, dx, dy)
+
+    def paint(self, painter, option, widget=None) -> None:  # noqa: ARG002 (Qt API)
+        if len(self._x) < 2:
+            return
+        if self._path is None:
+            finite = bool(np.isfinite(self._x).all() and np.isfinite(self._y).all())
+            self._path = pg.arrayToQPath(self._x, self._y, connect="all" if finite else "finite")
+        smooth = self.opts["antialias"] or bool(self._exportOpts)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
+        painter.setPen(self.opts["pen"])
+        painter.drawPath(self._path)
+
+
 class _Dots(pg.GraphicsObject):
     """A run's markers (one per step while a path is short): round dots of ``size`` pixels
     with a thin dark rim. A child of the run's line, it shares its visibility and z.
@@ -283,7 +359,7 @@ class _PathItems:
     are drawn by items shared by all runs: one item per run each made 30 runs cost 90 items
     to feed and paint on every animation frame."""
 
-    line: pg.PlotDataItem
+    line: _Polyline
     dots: _Dots  # the markers, while the path is short (a child of line)
     brush: QBrush | None = None  # the head's fill
     style: tuple = ()  # (colour, emphasis, z) the item was last styled with
@@ -534,9 +610,9 @@ class ContourPlot(_PlotWidget):
         plot.layout.addItem(self.legend, 4, 1)
 
         # the runs' shadows (the selected run's apart, over the others' lines) and heads
-        self.shadows = pg.PlotDataItem(connect="finite", pen=_shadow_pen(4.5))
+        self.shadows = _Polyline(_shadow_pen(4.5))
         self.shadows.setZValue(9)
-        self.selected_shadow = pg.PlotDataItem(connect="finite", pen=_shadow_pen(5.5))
+        self.selected_shadow = _Polyline(_shadow_pen(5.5))
         self.heads = pg.ScatterPlotItem(size=13, pen=pg.mkPen("#ffffff", width=2))
         self.heads.setZValue(Z_HEADS)
         for item in (self.shadows, self.selected_shadow, self.heads):
@@ -682,7 +758,8 @@ class ContourPlot(_PlotWidget):
                 if not visible and not (entry.enabled and errors.get(entry.run_id)):
                     continue  # made when its first result (or error, for the legend) arrives:
                     # loading 30 runs then does not build 30 items in one go
-                line = pg.PlotDataItem(connect="finite")
+                line = _Polyline()
+                line.opts["antialias"] = self._fine
                 items = _PathItems(line=line, dots=_Dots(line))
                 self._plot.addItem(items.line)
                 self._paths[entry.run_id] = items
@@ -694,8 +771,7 @@ class ContourPlot(_PlotWidget):
                     items.brush = pg.mkBrush(entry.color)
                 items.style = style
                 items.line.setZValue(10 + 2 * z + (100 if emphasis else 0) + 1)
-                _restroke(items.line,
-                          _line_pen(entry.color, 3.0 if emphasis else 2.0, self._fine))
+                items.line.setPen(_line_pen(entry.color, 3.0 if emphasis else 2.0, self._fine))
                 if emphasis:
                     self.selected_shadow.setZValue(items.line.zValue() - 1)
             if items.line.isVisible() != visible:
@@ -745,14 +821,15 @@ class ContourPlot(_PlotWidget):
 
     def set_fine(self, scale: float) -> None:
         """Draw the paths for a picture ``scale`` times as large as this plot's layout, and
-        maybe enlarged further (a figure): round joins, and cells of a quarter of the
-        picture's pixel."""
+        maybe enlarged further (a figure): antialiased, with round joins, and cells of a
+        quarter of the picture's pixel."""
         self._fine = True
         self.path_cell_px = PATH_CELL_PX / 2 / max(1.0, scale)
-        _restroke(self.shadows, _shadow_pen(4.5, fine=True))
-        _restroke(self.selected_shadow, _shadow_pen(5.5, fine=True))
+        for shadow, width in ((self.shadows, 4.5), (self.selected_shadow, 5.5)):
+            shadow.setPen(_shadow_pen(width, fine=True))
+            shadow.opts["antialias"] = True
         for items in self._paths.values():
-            items.style = ()  # restroked by the next update_runs
+            items.style = ()  # restroked (and antialiased) by the next update_runs
         self._check_cell()
 
     def _path_cell(self) -> tuple[float, float] | None:
