@@ -797,6 +797,26 @@ def test_switching_surfaces_computes_no_contours_in_the_window(window, qtbot, mo
 # ------------------------------------------------------------------ a surface switch in two passes
 
 
+def test_a_new_surface_is_laid_out_before_its_first_paint(window, qtbot):
+    """Every axis (the colour bar's too) is drawn and the view's transform is updated when
+    the surface is set: left to the paint, a new width or transform marked the whole view
+    dirty again, and a second full paint followed the first (54 ms without an event in
+    between, for 8 runs x 10,000 steps)."""
+    from engine import get_surface
+
+    contour = window.contour
+    contour.set_surface(get_surface("rosenbrock"))
+    plot = contour.getPlotItem()
+    for axis in (plot.getAxis("left"), plot.getAxis("bottom"), contour.colorbar.axis):
+        assert axis.picture is not None
+    assert not plot.vb._matrixNeedsUpdate
+    repaints = []
+    contour.scene().changed.connect(lambda rects: rects and repaints.append(rects))
+    qtbot.waitUntil(lambda: bool(repaints), timeout=2000)  # the new surface is painted
+    qtbot.wait(50)
+    assert len(repaints) == 1
+
+
 def test_a_new_surface_is_drawn_after_what_was_already_waiting(window, qtbot):
     """Switching the surface updates every view at once. The contour draws the new surface
     (and paints it) in a later pass of the event loop, so a timer, a key or a click already

@@ -722,11 +722,19 @@ class ContourPlot(_PlotWidget):
         self._plot.vb.setRange(
             xRange=(xs[0], xs[-1]), yRange=(ys[0], ys[-1]), padding=0.0
         )
-        axis = self._plot.getAxis("left")
-        width = axis.width()
-        draw_axis_now(axis)
-        if axis.maximumWidth() != width:  # new labels, new width: lay out before painting
+        # every axis with new labels (the colour bar's too): a new width is laid out
+        # before the first paint, instead of a paint, a layout and a second paint
+        axes = (self._plot.getAxis("left"), self._plot.getAxis("bottom"), self.colorbar.axis)
+        widths = [(axis.maximumWidth(), axis.maximumHeight()) for axis in axes]
+        for axis in axes:
+            draw_axis_now(axis)
+        if widths != [(axis.maximumWidth(), axis.maximumHeight()) for axis in axes]:
             self._plot.layout.activate()
+            for axis in axes:  # a resized axis dropped its picture
+                draw_axis_now(axis)
+        # the view's new transform now, not in the paint (pyqtgraph's prepareForPaint):
+        # changed there, it marked the whole view dirty again and a second paint followed
+        self._plot.vb.updateMatrix()
 
     def set_start(self, start) -> None:
         self.start_marker.setData([start[0]], [start[1]])
