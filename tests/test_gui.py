@@ -242,6 +242,31 @@ def test_a_selection_shows_a_kept_page_of_editors_and_builds_none(window, qtbot,
     assert made == []
 
 
+def test_form_pages_are_built_ahead_only_while_the_animation_is_stopped(window, qtbot):
+    """A page built ahead takes 8-15 ms: built in an animation frame's pass, it doubled
+    that pass's stall. While the animation plays, none is built; after it, they are."""
+    import dataclasses
+
+    from optgui.playground.config import RunEntry
+
+    form, ctrl = window.panel.form, window.ctrl
+    window.transport.speed.setValue(1)  # 30 steps at one a second: plays all test long
+    ctrl.play()
+    runs = tuple(RunEntry(i + 1, parse_spec(text), color) for i, (text, color) in enumerate(
+        [("adamax(lr=0.1)", "#ff0000"), ("nadam(lr=0.1)", "#00ff00"),
+         ("adagrad(lr=0.5)", "#0000ff")]))
+    with qtbot.waitSignal(ctrl.computed, timeout=5000):
+        ctrl.set_config(dataclasses.replace(ctrl.config, runs=runs))
+    ctrl.select_run(1)
+    keys = [form._page_key(entry) for entry in runs]
+    form._prebuild_next()  # what the prebuild timer calls: builds nothing while playing
+    assert ctrl.is_playing()
+    assert keys[0] in form._pages  # the selected run's, shown
+    assert keys[1] not in form._pages and keys[2] not in form._pages
+    ctrl.pause()
+    qtbot.waitUntil(lambda: all(key in form._pages for key in keys), timeout=3000)
+
+
 def test_add_remove_enable_and_recolour_runs(window, qtbot, monkeypatch):
     runs = window.panel.run_list
     with qtbot.waitSignal(window.ctrl.computed, timeout=5000):

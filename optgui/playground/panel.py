@@ -55,6 +55,8 @@ from optgui.widgets import IntSpinBox, NumberSpinBox, blocked, swatch_icon
 
 INT_LIMIT = 2**31 - 1
 ERROR_STYLE = "color: #ff6b6b;"
+# the "Selected run" form builds the pages of the setup's runs ahead, one every this long
+PREBUILD_INTERVAL_MS = 40
 
 
 def _mono_font() -> QFont:
@@ -595,7 +597,7 @@ class HyperForm(QGroupBox):
         outer.addWidget(self.pages)
         self._prebuild_timer = QTimer(self)
         self._prebuild_timer.setSingleShot(True)
-        self._prebuild_timer.setInterval(0)
+        self._prebuild_timer.setInterval(PREBUILD_INTERVAL_MS)
         self._prebuild_timer.timeout.connect(self._prebuild_next)
 
         line = QFrame()
@@ -621,6 +623,7 @@ class HyperForm(QGroupBox):
         ctrl.configChanged.connect(self.sync)
         ctrl.configChanged.connect(self._prebuild_soon)
         ctrl.busyChanged.connect(self._prebuild_soon)
+        ctrl.playingChanged.connect(self._prebuild_soon)
         ctrl.selectionChanged.connect(self.sync)
         self.sync()
 
@@ -656,15 +659,16 @@ class HyperForm(QGroupBox):
         return page
 
     def _prebuild_soon(self, *_) -> None:
-        self._prebuild_timer.start(0)
+        self._prebuild_timer.start()
 
     def _prebuild_next(self) -> None:
-        """Build the page of one run in the setup that has none yet, then come back in the
-        next event-loop pass for the next: a setup of 30 runs never blocks the window for
-        more than one page's worth (8-15 ms). While runs compute, wait for the worker to be
-        idle: it holds the GIL for much of the time, which would stretch each pass."""
-        if self.ctrl.is_busy():
-            return  # busyChanged(False) calls again
+        """Build the page of one run in the setup that has none yet, then come back a little
+        later for the next: a setup of 30 runs never blocks the window for more than one
+        page's worth (8-15 ms), and the passes between serve input, repaints and animation
+        frames. While runs compute or the animation plays, wait: the worker holds the GIL
+        for much of the time, and a page built in a frame's pass doubled its stall."""
+        if self.ctrl.is_busy() or self.ctrl.is_playing():
+            return  # busyChanged(False) or playingChanged(False) calls again
         for entry in self.ctrl.config.runs:
             if self._page_key(entry) not in self._pages:
                 self._page_for(entry)
