@@ -686,10 +686,11 @@ class ContourPlot(_PlotWidget):
         self.undefined.setRect(x0, y0, x1 - x0, y1 - y0)
         self.undefined.setVisible(bool(np.isnan(data.image).any()))
         self.colorbar.setLevels((lo, hi))
-        self.colorbar.axis.setLogMode(False, data.log)
-        self.colorbar.axis.setLabel(
-            "f − min f  (log scale)" if data.log else "f(w1, w2)", color=AXIS_COLOR
-        )
+        cb_axis = self.colorbar.axis
+        label = "f − min f  (log scale)" if data.log else "f(w1, w2)"
+        if cb_axis.logMode != data.log or cb_axis.labelText != label:  # else: kept as is
+            cb_axis.setLogMode(False, data.log)  # (each call redraws the axis and its
+            cb_axis.setLabel(label, color=AXIS_COLOR)  # label: ~2 ms per surface)
         segs = data.segments
         if len(segs):
             self.isolines.setData(segs[:, 0], segs[:, 1])
@@ -724,14 +725,16 @@ class ContourPlot(_PlotWidget):
         )
         # every axis with new labels (the colour bar's too): a new width is laid out
         # before the first paint, instead of a paint, a layout and a second paint
-        axes = (self._plot.getAxis("left"), self._plot.getAxis("bottom"), self.colorbar.axis)
-        widths = [(axis.maximumWidth(), axis.maximumHeight()) for axis in axes]
-        for axis in axes:
+        # (the bottom axis keeps its height: drawn once, after any new layout)
+        bottom = self._plot.getAxis("bottom")
+        sides = (self._plot.getAxis("left"), self.colorbar.axis)
+        widths = [axis.maximumWidth() for axis in sides]
+        for axis in sides:
             draw_axis_now(axis)
-        if widths != [(axis.maximumWidth(), axis.maximumHeight()) for axis in axes]:
+        if widths != [axis.maximumWidth() for axis in sides]:
             self._plot.layout.activate()
-            for axis in axes:  # a resized axis dropped its picture
-                draw_axis_now(axis)
+        for axis in (*sides, bottom):  # (a resized axis dropped its picture)
+            draw_axis_now(axis)
         # the view's new transform now, not in the paint (pyqtgraph's prepareForPaint):
         # changed there, it marked the whole view dirty again and a second paint followed
         self._plot.vb.updateMatrix()
