@@ -288,6 +288,14 @@ def test_a_zoom_draws_the_paths_again_for_the_new_pixel_size(window, qtbot):
     raw = window.ctrl.trajectory(rid).points
     pixel = np.array(vb.viewPixelSize())
     assert _drawn_error_px(raw, np.column_stack([xs, ys]), pixel) <= 1.0
+    # a run hidden during a zoom is drawn for the new zoom when it is shown again
+    window.ctrl.set_run_enabled(rid, False)
+    vb.setRange(xRange=(x0 / 64, x1 / 64), yRange=(y0 / 64, y1 / 64), padding=0.0)
+    window.ctrl.set_run_enabled(rid, True)
+    qtbot.waitUntil(lambda: window.contour._paths[rid].line.isVisible(), timeout=5000)
+    xs, ys = window.contour._paths[rid].line.getData()
+    pixel = np.array(vb.viewPixelSize())
+    assert _drawn_error_px(raw, np.column_stack([xs, ys]), pixel) <= 1.0
 
 
 def test_figures_draw_paths_with_round_joins_and_finer_cells(window):
