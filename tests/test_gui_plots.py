@@ -245,7 +245,7 @@ def test_a_long_path_is_drawn_within_a_pixel_of_every_step(window, qtbot):
     assert _drawn_error_px(raw[:26], part, pixel) <= 1.0
 
 
-def test_kept_points_keep_breaks_ends_and_stay_within_the_limit():
+def test_kept_points_keep_breaks_and_coarsen_past_the_limit():
     import warnings
 
     from optgui.playground.plots import kept_points, path_to
