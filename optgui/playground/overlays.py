@@ -168,6 +168,14 @@ def step_vectors(
     return out
 
 
+def has_points(item) -> bool:
+    """Whether a PlotDataItem or ScatterPlotItem holds any point. Emptying an empty item
+    costs as much as feeding it: the overlays clear a hidden item once, not at every step
+    of an animation."""
+    data = item.data if isinstance(item, pg.ScatterPlotItem) else item.xData
+    return data is not None and len(data) > 0
+
+
 class Arrow:
     """A line with a pixel-sized arrow head and a label at its tip.
 
@@ -199,7 +207,6 @@ class Arrow:
             plot.addItem(item, ignoreBounds=True)
         self.segment: Segment | None = None
         self.label_at: QPointF | None = None  # device position of the label's anchor
-        self._cleared = False  # hidden, its data emptied
         self.hide()
 
     @property
@@ -212,7 +219,6 @@ class Arrow:
             self.hide()
             return
         (x0, y0), (x1, y1) = segment.start, segment.end
-        self._cleared = False
         self.shadow.setData([x0, x1], [y0, y1])
         self.line.setData([x0, x1], [y0, y1])
         self.head.setPos(x1, y1)
@@ -225,9 +231,8 @@ class Arrow:
     def hide(self) -> None:
         self.segment = None
         self.label_at = None
-        if self._cleared:
-            return  # hidden already: nothing to clear again at every step of an animation
-        self._cleared = True
+        if not has_points(self.line) and not any(item.isVisible() for item in self.items):
+            return  # hidden and emptied already
         for item in self.items:
             item.setVisible(False)
         self.shadow.setData([], [])
@@ -334,7 +339,7 @@ class StepOverlays(QObject):
         if point is not None:
             self.perturbed.setData([point.start[0]], [point.start[1]])
             self.perturbed_label.setPos(float(point.start[0]), float(point.start[1]))
-        elif len(self.perturbed.data):
+        elif has_points(self.perturbed):
             self.perturbed.setData([], [])
         self.perturbed.setVisible(point is not None)
         self.perturbed_label.setVisible(point is not None)

@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QFont
 
 from engine.optimizers.linesearch import trials_of
-from optgui.playground.overlays import Z_OVERLAY
+from optgui.playground.overlays import Z_OVERLAY, has_points
 
 PASS, ARMIJO_ONLY, FAIL = "#4cd964", "#ffb020", "#ff5252"
 TR_COLOR = "#7fdcff"
@@ -246,7 +246,7 @@ class SearchOverlays(QObject):
         self._line(self.direction, geo.direction if ls else None)
         spots = [{"pos": (x, y), "brush": pg.mkBrush(c)} for x, y, c, _ in geo.trials] \
             if ls else []
-        if spots or len(self.trials.data):
+        if spots or has_points(self.trials):
             self.trials.setData(spots)
         for label in self.trial_labels:
             label.setVisible(False)
@@ -262,7 +262,7 @@ class SearchOverlays(QObject):
                 item.setPos(x, y)
                 item.setVisible(True)
         acc = geo.accepted if ls else None
-        if acc or len(self.accepted.data):
+        if acc or has_points(self.accepted):
             self.accepted.setData([{"pos": acc[:2]}] if acc else [])
         self.accepted_label.setVisible(acc is not None)
         if acc:
@@ -299,9 +299,9 @@ class SearchOverlays(QObject):
     @staticmethod
     def _line(item, xy) -> None:
         if xy is None:
-            if item.isVisible() or item.xData is not None and len(item.xData):
-                item.setData([], [])  # an empty setData costs as much as a full one:
-                item.setVisible(False)  # done once, not at every step of an animation
+            if item.isVisible() or has_points(item):
+                item.setData([], [])
+                item.setVisible(False)
         else:
             item.setData(xy[0], xy[1])
             item.setVisible(True)
