@@ -169,7 +169,34 @@ def _shadow_pen(width: float, fine: bool = False) -> QPen:
     return _line_pen(QColor(0, 0, 0, 170), width, fine)
 
 
-class _Polyline(pg.GraphicsObject):
+class _PixelReach(pg.GraphicsObject):
+    """An item whose points are in data coordinates but whose drawing reaches some screen
+    pixels beyond them (a pen's half width, a dot's size): its bounds in data units change
+    with the view's transform. Subclasses give the points' bounds and the reach."""
+
+    def _points_rect(self) -> QRectF | None:
+        raise NotImplementedError
+
+    def _reach_px(self) -> float:
+        raise NotImplementedError
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
+        self.prepareGeometryChange()
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        rect = self._points_rect()
+        if rect is None:
+            return QRectF()
+        px, py = self.pixelVectors()
+        if px is None:
+            return QRectF(rect)
+        reach = self._reach_px()
+        dx, dy = px.length() * reach, py.length() * reach
+        return rect.adjusted(-dx, -dy, dx, dy)
+
+
+class _Polyline(_PixelReach):
     """A stroked polyline in view coordinates: a run's path, or the runs' shadows (paths
     separated by NaN rows). pyqtgraph's PlotDataItem does much on every setData (display
     datasets, bounds, its curve's own copy, then the same at the next paint): with it, a
@@ -187,6 +214,7 @@ class _Polyline(pg.GraphicsObject):
                      "antialias": False, "symbol": None, "fillLevel": None}
         self._x = self._y = np.empty(0)
         self._rect: QRectF | None = None  # the finite points' bounds (None: none)
+        self._finite = True  # every point finite (else the path breaks at the others)
         self._path: QPainterPath | None = None  # built at the first paint after setData
 
     def setData(self, x, y) -> None:  # noqa: N802 (PlotDataItem's interface)
@@ -194,9 +222,11 @@ class _Polyline(pg.GraphicsObject):
         self._x, self._y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         self._path = None
         self._rect = None
+        self._finite = True
         if len(self._x):
             with np.errstate(invalid="ignore"):
                 ok = np.isfinite(self._x) & np.isfinite(self._y)
+            self._finite = bool(ok.all())
             if ok.any():
                 x, y = self._x[ok], self._y[ok]
                 x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
@@ -218,33 +248,25 @@ class _Polyline(pg.GraphicsObject):
             return (None, None)
         return (r.left(), r.right()) if ax == 0 else (r.top(), r.bottom())
 
-    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
-        self.prepareGeometryChange()  # the pen is in pixels: the bounds in data change
-        super().viewTransformChanged()
+    def _points_rect(self) -> QRectF | None:
+        return self._rect
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        if self._rect is None:
-            return QRectF()
-        px, py = self.pixelVectors()
-        if px is None:
-            return QRectF(self._rect)
-        half = self.opts["pen"].widthF() / 2 + 1
-        dx, dy = px.length() * half, py.length() * half
-        return self._rect.adjusted(-dx, -dy, dx, dy)
+    def _reach_px(self) -> float:
+        return self.opts["pen"].widthF() / 2 + 1
 
     def paint(self, painter, option, widget=None) -> None:  # noqa: ARG002 (Qt API)
         if len(self._x) < 2:
             return
         if self._path is None:
-            finite = bool(np.isfinite(self._x).all() and np.isfinite(self._y).all())
-            self._path = pg.arrayToQPath(self._x, self._y, connect="all" if finite else "finite")
+            self._path = pg.arrayToQPath(self._x, self._y,
+                                         connect="all" if self._finite else "finite")
         smooth = self.opts["antialias"] or bool(self._exportOpts)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
         painter.setPen(self.opts["pen"])
         painter.drawPath(self._path)
 
 
-class _Dots(pg.GraphicsObject):
+class _Dots(_PixelReach):
     """A run's markers (one per step while a path is short): round dots of ``size`` pixels
     with a thin dark rim. A child of the run's line, it shares its visibility and z.
 
@@ -294,18 +316,11 @@ class _Dots(pg.GraphicsObject):
     def count(self) -> int:
         return len(self._pts)
 
-    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
-        self.prepareGeometryChange()  # the dots are in pixels: the bounds in data change
-        super().viewTransformChanged()
+    def _points_rect(self) -> QRectF | None:
+        return self._data_rect if len(self._pts) else None
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        if not len(self._pts):
-            return QRectF()
-        px, py = self.pixelVectors()
-        if px is None:
-            return QRectF(self._data_rect)
-        dx, dy = px.length() * self._size, py.length() * self._size
-        return self._data_rect.adjusted(-dx, -dy, dx, dy)
+    def _reach_px(self) -> float:
+        return self._size
 
     def _dot(self, ratio: float) -> QPixmap:
         if self._sprite is None or self._sprite.devicePixelRatio() != ratio:
